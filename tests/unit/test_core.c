@@ -1,0 +1,65 @@
+#include "check.h"
+#include "core/buf.h"
+#include "core/err.h"
+#include "core/log.h"
+#include "core/xalloc.h"
+
+static void test_buf(void)
+{
+	struct buf b = { 0 };
+	CHECK_STR(buf_str(&b), "");
+	buf_puts(&b, "hello");
+	buf_putc(&b, ' ');
+	buf_printf(&b, "%d-%s", 42, "x");
+	CHECK_STR(buf_str(&b), "hello 42-x");
+	buf_consume(&b, 6);
+	CHECK_STR(buf_str(&b), "42-x");
+	CHECK_INT(b.len, 4);
+	for (int i = 0; i < 10000; i++)
+		buf_putc(&b, 'a');
+	CHECK_INT(b.len, 10004);
+	char *s = buf_steal(&b);
+	CHECK_INT(strlen(s), 10004);
+	CHECK(b.data == NULL && b.len == 0);
+	free(s);
+	buf_free(&b);
+}
+
+static void test_err(void)
+{
+	struct err e = { 0 };
+	CHECK_INT(err_set(&e, -5, ERR_AUTH, "refused %s", "x"), -5);
+	CHECK_STR(e.msg, "refused x");
+	err_prefix(&e, "account=%s", "work");
+	CHECK_STR(e.msg, "account=work: refused x");
+	CHECK(e.cls == ERR_AUTH);
+	CHECK_STR(err_class_name(e.cls), "authentication");
+	CHECK_INT(err_set(NULL, -1, ERR_TEMP, "ignored"), -1);
+}
+
+static void test_log_levels(void)
+{
+	CHECK_INT(log_level_parse("trace"), LOG_TRACE);
+	CHECK_INT(log_level_parse("error"), LOG_ERROR);
+	CHECK_INT(log_level_parse("loud"), -1);
+	log_init(LOG_WARN);
+	CHECK(log_enabled(LOG_ERROR));
+	CHECK(!log_enabled(LOG_INFO));
+}
+
+static void test_xasprintf(void)
+{
+	char *s = xasprintf("%s:%d", "host", 993);
+	CHECK_STR(s, "host:993");
+	xfree(&s);
+	CHECK(s == NULL);
+}
+
+int main(void)
+{
+	RUN(test_buf);
+	RUN(test_err);
+	RUN(test_log_levels);
+	RUN(test_xasprintf);
+	CHECK_DONE();
+}
