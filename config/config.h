@@ -53,6 +53,8 @@ struct pop3_conf {
 };
 
 struct smtp_conf {
+	/* user, password or password_command, and auth are the account's imap
+	 * or pop3 block's when the smtp block leaves them out */
 	struct server_conf server;
 	char *outbox; /* folder name under the account root */
 	char *sent;   /* "" when the server files sent copies itself */
@@ -97,7 +99,8 @@ int config_load_string(const char *text, const char *name, struct config **out,
 		       struct err *err);
 
 /* The default config path: $XDG_CONFIG_HOME/mailferry/config, else
- * ~/.config/mailferry/config. Caller frees. */
+ * ~/.config/mailferry/config. Caller frees. NULL when no home directory is
+ * known. */
 char *config_default_path(void);
 
 /* Frees the config and wipes passwords; NULL-safe, clears *c. */
@@ -106,7 +109,8 @@ void config_free(struct config **c);
 const struct account_conf *config_find_account(const struct config *c, const char *name);
 
 /* Expands a leading ~ or ~/ and $VAR / ${VAR} anywhere in s. Returns a new
- * string, or NULL with err->msg naming the undefined variable. */
+ * string, or NULL with err->msg naming the undefined (or empty) variable, or
+ * saying why ~ could not be expanded (~user is not supported). */
 char *config_expand_path(const char *s, struct err *err);
 
 const char *tls_mode_name(enum tls_mode m);

@@ -18,10 +18,14 @@ typedef void (*secret_cb)(void *ctx, const char *secret, const struct err *err);
 /* Starts fetching the secret of sc. The callback runs exactly once, from the
  * loop (also when the password is in the config), unless secret_cancel is
  * called first. Returns the request handle (owned by the loop; it frees
- * itself after the callback or cancel). timeout_ms bounds the command. */
+ * itself after the callback or cancel). timeout_ms bounds the command (0: no
+ * limit); at the limit its whole process group is killed and the callback
+ * gets ERR_TEMP. A command that cannot be started is reported through the
+ * callback too. */
 struct secret_req *secret_fetch(uv_loop_t *loop, const struct server_conf *sc, unsigned timeout_ms,
 				secret_cb cb, void *ctx);
-/* The callback will not run; a running command is killed. */
+/* The callback will not run; a running command is killed. A no-op from
+ * inside the callback; req must not be used once the callback has returned. */
 void secret_cancel(struct secret_req *req);
 
 #endif
