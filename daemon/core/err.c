@@ -28,8 +28,12 @@ void err_prefix(struct err *e, const char *fmt, ...)
 	memcpy(old, e->msg, sizeof(old));
 	/* Truncation keeps the start, which names where the error happened. */
 	int n = snprintf(e->msg, sizeof(e->msg), "%s: ", prefix);
-	if (n > 0 && (size_t)n < sizeof(e->msg))
-		strncat(e->msg, old, sizeof(e->msg) - (size_t)n - 1);
+	if (n > 0 && (size_t)n < sizeof(e->msg)) {
+		size_t room = sizeof(e->msg) - (size_t)n - 1, len = strlen(old);
+		len = len < room ? len : room;
+		memcpy(e->msg + n, old, len);
+		e->msg[(size_t)n + len] = '\0';
+	}
 }
 
 void err_clear(struct err *e)

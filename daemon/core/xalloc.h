@@ -5,6 +5,7 @@
 #define MF_CORE_XALLOC_H
 
 #include <stddef.h>
+#include <stdlib.h>
 
 void *xmalloc(size_t n);
 void *xcalloc(size_t count, size_t size);

@@ -1,0 +1,15 @@
+/* The long-running daemon: the loop, signals (SIGTERM and SIGINT stop it
+ * cleanly, SIGHUP reloads the config) and the accounts it keeps in step. */
+#ifndef MF_DAEMON_H
+#define MF_DAEMON_H
+
+#include "config/config.h"
+
+#include <uv.h>
+
+/* Runs until SIGTERM or SIGINT. *cfg may be replaced by a reload (the old one
+ * is freed); path is where the config is re-read from. Returns the exit
+ * status. */
+int daemon_run(uv_loop_t *loop, struct config **cfg, const char *path);
+
+#endif

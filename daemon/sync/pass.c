@@ -1,0 +1,360 @@
+#include "sync/pass.h"
+
+#include "core/log.h"
+#include "core/xalloc.h"
+#include "imap/list.h"
+#include "maildir/folder.h"
+#include "maildir/scan.h"
+#include "sync/folders.h"
+
+#include <stdio.h>
+#include <string.h>
+
+struct pass_job {
+	struct pass *pass;
+	struct folder_entry *entry;
+	struct state_folder row;
+	char *path; /* absolute path of the Maildir */
+	struct folder_job *job;
+	struct imap_client *c; /* lent by the pool while the job runs */
+};
+
+struct pass {
+	uv_loop_t *loop;
+	struct sync_pool *pool;
+	struct state *st;
+	const struct account_conf *a;
+	struct pass_opts opts;
+	pass_done_cb done;
+	void *ctx;
+	uint64_t start;
+
+	struct imap_client *c; /* the first connection, for LIST and CREATE */
+	bool has_condstore;
+	struct imap_folder_list server;
+	struct state_folder *known;
+	size_t nknown;
+	struct maildir_tree tree;
+	struct folder_set set;
+
+	struct pass_job *jobs;
+	size_t njobs, running;
+	unsigned creating;
+	struct pass_result res;
+};
+
+static void record_failure(struct pass *p, int rc, const struct err *err)
+{
+	log_error("account=%s %s", p->a->name, err->msg);
+	p->res.failures++;
+	if (p->res.rc == 0) {
+		p->res.rc = rc < 0 ? rc : -EIO;
+		p->res.err = *err;
+	}
+}
+
+static void finish(struct pass *p)
+{
+	p->res.ms = uv_hrtime() / 1000000 - p->start;
+	for (size_t i = 0; i < p->njobs; i++) {
+		state_folder_clear(&p->jobs[i].row);
+		free(p->jobs[i].path);
+	}
+	free(p->jobs);
+	folders_free(&p->set);
+	maildir_tree_free(&p->tree);
+	state_folder_list_free(&p->known, p->nknown);
+	imap_folder_list_free(&p->server);
+	p->done(p->ctx, &p->res);
+	free(p);
+}
+
+/* ---- the folder jobs ---- */
+
+static void add_stats(struct folder_stats *sum, const struct folder_stats *s)
+{
+	sum->down += s->down;
+	sum->up += s->up;
+	sum->paired += s->paired;
+	sum->flags_local += s->flags_local;
+	sum->flags_remote += s->flags_remote;
+	sum->del_local += s->del_local;
+	sum->del_remote += s->del_remote;
+	sum->guarded += s->guarded;
+	sum->messages += s->messages;
+	sum->unread += s->unread;
+}
+
+static void on_folder_done(void *ctx, int rc, const struct err *err,
+			   const struct folder_stats *stats)
+{
+	struct pass_job *pj = ctx;
+	struct pass *p = pj->pass;
+	if (rc < 0)
+		record_failure(p, rc, err);
+	add_stats(&p->res.sum, stats);
+	p->res.folders++;
+	if (stats->down || stats->up || stats->flags_local || stats->flags_remote ||
+	    stats->del_local || stats->del_remote)
+		log_info("account=%s folder=\"%s\" event=synced down=%u up=%u flags=%u deletes=%u",
+			 p->a->name, pj->row.name, stats->down, stats->up,
+			 stats->flags_local + stats->flags_remote,
+			 stats->del_local + stats->del_remote);
+	if (--p->running == 0)
+		finish(p);
+}
+
+static void on_job_conn(void *ctx, struct imap_client *c, const struct err *err)
+{
+	struct pass_job *pj = ctx;
+	if (!c) {
+		folder_job_fail(pj->job, err);
+		return;
+	}
+	pj->c = c;
+	folder_job_run(pj->job, c);
+}
+
+static void release_after(void *ctx, int rc, const struct err *err,
+			  const struct folder_stats *stats);
+
+/* LIST-STATUS said nothing moved on the server, and the Maildir's
+ * directories say nothing moved there: no need to even SELECT. */
+static bool unchanged(const struct pass *p, const struct pass_job *pj)
+{
+	const struct folder_entry *e = pj->entry;
+	const struct state_folder *k = &pj->row;
+	if (!e->status.known || !p->has_condstore || !k->highestmodseq || !k->new_mtime.tv_sec)
+		return false;
+	if (e->status.uidvalidity != k->uidvalidity || e->status.uidnext != k->uidnext ||
+	    e->status.highestmodseq != k->highestmodseq || e->status.messages != k->messages)
+		return false;
+	struct maildir *m;
+	struct maildir_stamp now;
+	struct err err;
+	if (maildir_open(&m, pj->path, k->name, &err) < 0)
+		return false;
+	int rc = maildir_stamp_read(m, &now, &err);
+	maildir_free(&m);
+	return rc == 0 && now.new_mtime.tv_sec == k->new_mtime.tv_sec &&
+	       now.new_mtime.tv_nsec == k->new_mtime.tv_nsec &&
+	       now.cur_mtime.tv_sec == k->cur_mtime.tv_sec &&
+	       now.cur_mtime.tv_nsec == k->cur_mtime.tv_nsec;
+}
+
+static void start_jobs(struct pass *p)
+{
+	const char *trash = folders_special(&p->set, FOLDER_TRASH);
+	p->running = 1; /* held until every job is started */
+	for (size_t i = 0; i < p->njobs; i++) {
+		struct pass_job *pj = &p->jobs[i];
+		if (unchanged(p, pj)) {
+			p->res.skipped++;
+			p->res.sum.messages += pj->row.messages;
+			p->res.sum.unread += pj->row.unread;
+			continue;
+		}
+		struct folder_ctx fc = {
+			.account = p->a,
+			.st = p->st,
+			.folder = &pj->row,
+			.local_path = pj->path,
+			.trash = trash,
+			.allow_mass_delete = p->opts.allow_mass_delete,
+		};
+		pj->job = folder_job_new(&fc, release_after, pj);
+		struct pool_user user = folder_job_user(pj->job);
+		p->running++;
+		pool_acquire(p->pool, 0, &user, on_job_conn, pj);
+	}
+	if (--p->running == 0)
+		finish(p);
+}
+
+/* A job ends: its connection goes back to the pool for the next job. */
+static void release_after(void *ctx, int rc, const struct err *err,
+			  const struct folder_stats *stats)
+{
+	struct pass_job *pj = ctx;
+	if (pj->c)
+		pool_release(pj->pass->pool, pj->c);
+	pj->c = NULL;
+	on_folder_done(pj, rc, err, stats);
+}
+
+/* ---- folders: created, removed, matched ---- */
+
+static int add_job(struct pass *p, struct folder_entry *e, struct err *err)
+{
+	p->jobs = xrealloc(p->jobs, (p->njobs + 1) * sizeof(*p->jobs));
+	struct pass_job *pj = &p->jobs[p->njobs];
+	*pj = (struct pass_job){ .pass = p, .entry = e };
+	int rc = state_folder_get(p->st, e->name, e->rel, &pj->row, err);
+	if (rc < 0)
+		return rc;
+	pj->path = xasprintf("%s%s%s", p->a->maildir, pj->row.path[0] ? "/" : "", pj->row.path);
+	p->njobs++;
+	return 0;
+}
+
+/* A folder the server no longer has: the state forgets it; its Maildir is
+ * kept (removing mail needs remove_folders to say so, see docs/SYNC.md). */
+static void server_gone(struct pass *p, struct folder_entry *e)
+{
+	enum folder_policy rm = p->a->imap->remove_folders;
+	struct err err;
+	if (rm == FOLDERS_BOTH || rm == FOLDERS_LOCAL) {
+		log_warn("account=%s %s; its Maildir %s is kept, the state forgets it", p->a->name,
+			 e->why, e->rel);
+		if (state_folder_delete(p->st, e->known->id, &err) < 0)
+			record_failure(p, -EIO, &err);
+	} else {
+		log_warn("account=%s %s; its Maildir %s is kept (remove_folders = \"%s\")",
+			 p->a->name, e->why, e->rel, rm == FOLDERS_NONE ? "none" : "remote");
+	}
+}
+
+static void on_created(void *ctx, const struct imap_reply *reply)
+{
+	struct pass_job *pj = ctx;
+	struct pass *p = pj->pass;
+	if (reply->status != IMAP_STATUS_OK) {
+		record_failure(p, -EPROTO, &reply->err);
+		pj->entry->fate = FATE_SKIP;
+	} else {
+		log_info("account=%s folder=\"%s\" event=created-on-server", p->a->name,
+			 pj->entry->name);
+	}
+	if (--p->creating == 0) {
+		/* Jobs whose folder could not be created are dropped. */
+		size_t k = 0;
+		for (size_t i = 0; i < p->njobs; i++) {
+			if (p->jobs[i].entry->fate == FATE_SKIP) {
+				state_folder_clear(&p->jobs[i].row);
+				free(p->jobs[i].path);
+				continue;
+			}
+			p->jobs[k++] = p->jobs[i];
+		}
+		p->njobs = k;
+		pool_release(p->pool, p->c);
+		start_jobs(p);
+	}
+}
+
+static void create_on_server(struct pass *p, struct pass_job *pj)
+{
+	struct imap_cmd *cmd = imap_cmd_new(p->c, "CREATE");
+	struct err err;
+	if (imap_cmd_mailbox(cmd, pj->entry->name, &err) < 0) {
+		imap_cmd_free(&cmd);
+		record_failure(p, -EINVAL, &err);
+		pj->entry->fate = FATE_SKIP;
+		return;
+	}
+	p->creating++;
+	imap_cmd_send(cmd, on_created, pj);
+}
+
+static void settle_folders(struct pass *p)
+{
+	struct err err;
+	size_t ncreate = 0;
+	for (size_t i = 0; i < p->set.n; i++) {
+		struct folder_entry *e = &p->set.v[i];
+		switch (e->fate) {
+		case FATE_SKIP:
+			log_warn("account=%s %s", p->a->name, e->why);
+			break;
+		case FATE_GONE_REMOTE:
+			server_gone(p, e);
+			break;
+		case FATE_GONE_LOCAL:
+			/* Its messages are still on the server: fetch them again rather
+			 * than read the missing Maildir as a wish to delete them all. */
+			log_warn("account=%s %s; fetching it again", p->a->name, e->why);
+			if (state_folder_delete(p->st, e->known->id, &err) < 0 ||
+			    add_job(p, e, &err) < 0)
+				record_failure(p, -EIO, &err);
+			break;
+		case FATE_CREATE_REMOTE:
+		case FATE_SYNC:
+			if (add_job(p, e, &err) < 0) {
+				record_failure(p, -EIO, &err);
+				e->fate = FATE_SKIP;
+			}
+			ncreate += e->fate == FATE_CREATE_REMOTE;
+			break;
+		}
+	}
+	for (size_t i = 0; i < p->njobs && ncreate; i++)
+		if (p->jobs[i].entry->fate == FATE_CREATE_REMOTE)
+			create_on_server(p, &p->jobs[i]);
+	if (p->creating == 0) {
+		pool_release(p->pool, p->c);
+		start_jobs(p);
+	}
+}
+
+static void on_list(void *ctx, struct imap_folder_list *list, const struct imap_reply *reply)
+{
+	struct pass *p = ctx;
+	struct err err;
+	if (reply->status != IMAP_STATUS_OK) {
+		record_failure(p, -EPROTO, &reply->err);
+		pool_release(p->pool, p->c);
+		finish(p);
+		return;
+	}
+	p->server = *list;
+	p->has_condstore = imap_client_has(p->c, CAP_CONDSTORE);
+	int rc = state_folder_list(p->st, &p->known, &p->nknown, &err);
+	if (rc == 0)
+		rc = maildir_tree_list(&p->tree, p->a->maildir, (enum maildir_layout)p->a->layout,
+				       folders_delimiter(&p->server), &err);
+	if (rc == -ENOENT)
+		rc = 0; /* no Maildir yet: the folders' Maildirs create it */
+	if (rc < 0) {
+		record_failure(p, rc, &err);
+		pool_release(p->pool, p->c);
+		finish(p);
+		return;
+	}
+	folders_plan(p->a, &p->server, p->known, p->nknown, &p->tree, &p->set);
+	settle_folders(p);
+}
+
+static void on_first_conn(void *ctx, struct imap_client *c, const struct err *err)
+{
+	struct pass *p = ctx;
+	if (!c) {
+		record_failure(p, -EIO, err);
+		finish(p);
+		return;
+	}
+	p->c = c;
+	imap_list(c, true, on_list, p);
+}
+
+static void ignore_untagged(void *ctx, struct imap_response *r)
+{
+	(void)ctx;
+	(void)r;
+}
+
+void sync_pass(uv_loop_t *loop, struct sync_pool *pool, struct state *st,
+	       const struct account_conf *a, const struct pass_opts *o, pass_done_cb done,
+	       void *ctx)
+{
+	struct pass *p = xcalloc(1, sizeof(*p));
+	p->loop = loop;
+	p->pool = pool;
+	p->st = st;
+	p->a = a;
+	p->opts = *o;
+	p->done = done;
+	p->ctx = ctx;
+	p->start = uv_hrtime() / 1000000;
+	struct pool_user user = { ignore_untagged, p };
+	pool_acquire(pool, 1, &user, on_first_conn, p);
+}

@@ -1,0 +1,39 @@
+/* One complete sync of an account: list the folders of both sides, match
+ * them (sync/folders.h), create and remove folders as the config allows,
+ * then sync every folder pair (sync/folder.h) over up to max_connections
+ * connections. --once runs one pass per account; the daemon runs a pass at
+ * start and after reconnects, and single folder jobs for push events. */
+#ifndef MF_SYNC_PASS_H
+#define MF_SYNC_PASS_H
+
+#include "config/config.h"
+#include "state/state.h"
+#include "sync/folder.h"
+#include "sync/pool.h"
+
+#include <stdbool.h>
+#include <stdint.h>
+
+struct pass_opts {
+	bool allow_mass_delete;
+};
+
+struct pass_result {
+	int rc;			  /* 0, or the first failure's negative errno */
+	struct err err;		  /* the first failure (each one is logged) */
+	unsigned failures;	  /* folders (or steps) that failed */
+	unsigned folders;	  /* folder pairs synced */
+	unsigned skipped;	  /* pairs found unchanged by LIST-STATUS */
+	struct folder_stats sum;  /* totals over the folders */
+	uint64_t ms;		  /* wall time */
+};
+
+typedef void (*pass_done_cb)(void *ctx, const struct pass_result *r);
+
+/* Runs one pass; pool, st and a are borrowed until done runs (once, from the
+ * loop). */
+void sync_pass(uv_loop_t *loop, struct sync_pool *pool, struct state *st,
+	       const struct account_conf *a, const struct pass_opts *o, pass_done_cb done,
+	       void *ctx);
+
+#endif
