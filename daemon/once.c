@@ -27,11 +27,11 @@ static void on_pass(void *ctx, const struct pass_result *r)
 	const struct folder_stats *s = &r->sum;
 	oa->ok = r->rc == 0;
 	buf_printf(&oa->line,
-		   "%s: %u folders, %u down, %u up, %u flags, %u deletes, %u messages (%u unread), "
-		   "%.2f s",
+		   "%s: %u folders, %u down, %u up, %u flags, %u moves, %u deletes, %u messages "
+		   "(%u unread), %.2f s",
 		   oa->a->name, r->folders + r->skipped, s->down, s->up,
-		   s->flags_local + s->flags_remote, s->del_local + s->del_remote, s->messages,
-		   s->unread, (double)r->ms / 1000.0);
+		   s->flags_local + s->flags_remote, r->moves, s->del_local + s->del_remote,
+		   s->messages, s->unread, (double)r->ms / 1000.0);
 	if (r->rc < 0)
 		buf_printf(&oa->line, "; %u failed, first: %s", r->failures, r->err.msg);
 	pool_close(oa->pool, on_pool_closed, oa);

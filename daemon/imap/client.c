@@ -28,7 +28,9 @@ struct imap_client *imap_client_new(uv_loop_t *loop, const struct server_conf *s
 				    const char *account, const struct imap_client_handler *h,
 				    void *ctx)
 {
+	static unsigned next_id;
 	struct imap_client *c = xcalloc(1, sizeof(*c));
+	c->id = ++next_id;
 	c->loop = loop;
 	c->sc = sc;
 	c->account = xstrdup(account);
@@ -326,13 +328,14 @@ static void trace_command(const struct imap_cmd *cmd)
 	if (!log_enabled(LOG_TRACE))
 		return;
 	if (cmd->secret) {
-		log_trace("account=%s C: %s %s <redacted>", cmd->c->account, cmd->tag, cmd->verb);
+		log_trace("account=%s conn=%u C: %s %s <redacted>", cmd->c->account, cmd->c->id,
+			  cmd->tag, cmd->verb);
 		return;
 	}
 	const struct buf *t = &cmd->parts[0].text;
 	int n = (int)strcspn(t->data, "\r\n");
-	log_trace("account=%s C: %.*s%s", cmd->c->account, n > 300 ? 300 : n, t->data,
-		  cmd->nparts > 1 || n > 300 ? " ..." : "");
+	log_trace("account=%s conn=%u C: %.*s%s", cmd->c->account, cmd->c->id, n > 300 ? 300 : n,
+		  t->data, cmd->nparts > 1 || n > 300 ? " ..." : "");
 }
 
 static void on_deferred_failure(uv_timer_t *t)
@@ -448,7 +451,7 @@ void imap_client_idle_done(struct imap_client *c)
 	idle->done_wanted = true;
 	if (!idle->idling)
 		return;
-	log_trace("account=%s C: DONE", c->account);
+	log_trace("account=%s conn=%u C: DONE", c->account, c->id);
 	conn_write(c->conn, "DONE\r\n", 6);
 	idle->done_sent = true;
 	update_timeout(c);
@@ -540,7 +543,7 @@ static void on_tagged(struct imap_client *c, struct imap_response *r)
 
 static void write_secret_line(struct imap_client *c, char *line, bool secret)
 {
-	log_trace("account=%s C: %s", c->account, secret ? "<redacted>" : line);
+	log_trace("account=%s conn=%u C: %s", c->account, c->id, secret ? "<redacted>" : line);
 	conn_write(c->conn, line, strlen(line));
 	conn_write(c->conn, "\r\n", 2);
 	explicit_bzero(line, strlen(line));
@@ -614,7 +617,7 @@ static void on_untagged(struct imap_client *c, struct imap_response *r)
 static void dispatch(struct imap_client *c, struct imap_response *r)
 {
 	if (log_enabled(LOG_TRACE))
-		log_trace("account=%s S: %s", c->account, imap_response_line(r));
+		log_trace("account=%s conn=%u S: %s", c->account, c->id, imap_response_line(r));
 	if (c->state == CL_GREETING) {
 		login_greeting(c, r);
 		return;

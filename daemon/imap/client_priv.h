@@ -55,6 +55,7 @@ struct imap_client {
 	uv_loop_t *loop;
 	const struct server_conf *sc; /* borrowed */
 	char *account;
+	unsigned id; /* tells this account's connections apart in traces */
 	const struct imap_client_handler *h;
 	void *ctx;
 	enum client_state state;

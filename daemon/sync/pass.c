@@ -6,6 +6,7 @@
 #include "maildir/folder.h"
 #include "maildir/scan.h"
 #include "sync/folders.h"
+#include "sync/moves.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -39,6 +40,7 @@ struct pass {
 
 	struct pass_job *jobs;
 	size_t njobs, running;
+	struct moves_folder *moving;
 	unsigned creating;
 	struct pass_result res;
 };
@@ -61,6 +63,7 @@ static void finish(struct pass *p)
 		free(p->jobs[i].path);
 	}
 	free(p->jobs);
+	free(p->moving);
 	folders_free(&p->set);
 	maildir_tree_free(&p->tree);
 	state_folder_list_free(&p->known, p->nknown);
@@ -148,6 +151,12 @@ static void start_jobs(struct pass *p)
 	p->running = 1; /* held until every job is started */
 	for (size_t i = 0; i < p->njobs; i++) {
 		struct pass_job *pj = &p->jobs[i];
+		if (p->moving && p->moving[i].hold) {
+			log_warn("account=%s folder=\"%s\" not synced now: a move out of it is "
+				 "unresolved",
+				 p->a->name, pj->row.name);
+			continue;
+		}
 		if (unchanged(p, pj)) {
 			p->res.skipped++;
 			p->res.sum.messages += pj->row.messages;
@@ -180,6 +189,31 @@ static void release_after(void *ctx, int rc, const struct err *err,
 		pool_release(pj->pass->pool, pj->c);
 	pj->c = NULL;
 	on_folder_done(pj, rc, err, stats);
+}
+
+static void on_moves(void *ctx, unsigned moved, int rc, const struct err *err)
+{
+	struct pass *p = ctx;
+	p->res.moves = moved;
+	if (rc < 0) {
+		p->res.failures++;
+		if (p->res.rc == 0) {
+			p->res.rc = rc;
+			p->res.err = *err;
+		}
+	}
+	start_jobs(p);
+}
+
+/* Moves touch two folders, so they go before the folder jobs. */
+static void run_moves(struct pass *p)
+{
+	pool_release(p->pool, p->c);
+	p->c = NULL;
+	p->moving = xcalloc(p->njobs + 1, sizeof(*p->moving));
+	for (size_t i = 0; i < p->njobs; i++)
+		p->moving[i] = (struct moves_folder){ &p->jobs[i].row, p->jobs[i].path, false };
+	moves_run(p->pool, p->st, p->a, p->moving, p->njobs, on_moves, p);
 }
 
 /* ---- folders: created, removed, matched ---- */
@@ -237,8 +271,7 @@ static void on_created(void *ctx, const struct imap_reply *reply)
 			p->jobs[k++] = p->jobs[i];
 		}
 		p->njobs = k;
-		pool_release(p->pool, p->c);
-		start_jobs(p);
+		run_moves(p);
 	}
 }
 
@@ -290,10 +323,8 @@ static void settle_folders(struct pass *p)
 	for (size_t i = 0; i < p->njobs && ncreate; i++)
 		if (p->jobs[i].entry->fate == FATE_CREATE_REMOTE)
 			create_on_server(p, &p->jobs[i]);
-	if (p->creating == 0) {
-		pool_release(p->pool, p->c);
-		start_jobs(p);
-	}
+	if (p->creating == 0)
+		run_moves(p);
 }
 
 static void on_list(void *ctx, struct imap_folder_list *list, const struct imap_reply *reply)

@@ -24,6 +24,7 @@ struct pass_result {
 	unsigned failures;	  /* folders (or steps) that failed */
 	unsigned folders;	  /* folder pairs synced */
 	unsigned skipped;	  /* pairs found unchanged by LIST-STATUS */
+	unsigned moves;		  /* moves made by the reader, carried out as UID MOVE */
 	struct folder_stats sum;  /* totals over the folders */
 	uint64_t ms;		  /* wall time */
 };
