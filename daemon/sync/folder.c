@@ -222,6 +222,7 @@ static void on_untagged(void *ctx, struct imap_response *r)
 	}
 	if (r->name && strcmp(r->name, "EXISTS") == 0 && r->has_number) {
 		job->exists = (uint32_t)r->number;
+		job->exists_known = true;
 		return;
 	}
 	listing_untagged(job, r);

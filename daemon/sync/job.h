@@ -55,6 +55,7 @@ struct folder_job {
 
 	/* the server, from SELECT */
 	uint32_t uidvalidity, uidnext, exists;
+	bool exists_known; /* a server that never said EXISTS is listed, not trusted */
 	uint64_t highestmodseq;
 	bool nomodseq, have_permflags;
 	bool select_qresync; /* SELECT asked for the changes since the state's modseq */

@@ -281,7 +281,7 @@ void listing_start(struct folder_job *job)
 		return;
 	}
 	job->remote_full = !condstore;
-	if (job->exists == 0) {
+	if (job->exists == 0 && job->exists_known) {
 		job_step_done(job);
 		return;
 	}
