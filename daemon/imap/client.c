@@ -712,6 +712,11 @@ void client_fail(struct imap_client *c, const struct err *err)
 	leave(c);
 }
 
+void imap_client_abort(struct imap_client *c, const struct err *err)
+{
+	client_fail(c, err);
+}
+
 static void on_conn_closed(void *ctx, const struct err *err)
 {
 	struct imap_client *c = ctx;

@@ -69,6 +69,9 @@ void imap_client_free(struct imap_client **cp);
  * use), learns the capabilities and enables QRESYNC or CONDSTORE. done runs once;
  * err->cls is ERR_AUTH when the server refused the credentials. */
 void imap_client_open(struct imap_client *c, const char *secret, imap_done_cb done, void *ctx);
+/* Drops the connection now: every pending command completes with err (status
+ * NONE), from inside this call. The client stays until imap_client_free. */
+void imap_client_abort(struct imap_client *c, const struct err *err);
 /* LOGOUT, then the connection is closed; done runs once either way. Only for
  * an open client. */
 void imap_client_logout(struct imap_client *c, imap_done_cb done, void *ctx);

@@ -177,7 +177,7 @@ static int prepare_local(struct folder_job *job, struct err *e)
 		return rc;
 	/* The folder row keeps the times of the last complete scan only when they
 	 * could be trusted and nothing of ours moved them since (else zero). */
-	job->local_unchanged = f->new_mtime.tv_sec != 0 && same_time(&now.new_mtime, &f->new_mtime) &&
+	job->local_unchanged = !job->fc.force_scan && f->new_mtime.tv_sec != 0 && same_time(&now.new_mtime, &f->new_mtime) &&
 			       same_time(&now.cur_mtime, &f->cur_mtime);
 	if (!job->local_unchanged && (rc = job_scan(job, e)) < 0)
 		return rc;

@@ -23,6 +23,7 @@ struct folder_ctx {
 	const char *local_path;	     /* absolute path of the folder's Maildir */
 	const char *trash;	     /* server name of the \Trash folder, or NULL */
 	bool allow_mass_delete;
+	bool force_scan; /* do not trust the Maildir's directory times */
 };
 
 struct folder_stats {

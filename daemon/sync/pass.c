@@ -127,7 +127,7 @@ static bool unchanged(const struct pass *p, const struct pass_job *pj)
 {
 	const struct folder_entry *e = pj->entry;
 	const struct state_folder *k = &pj->row;
-	if (!e->status.known || !p->has_condstore || !k->highestmodseq || !k->new_mtime.tv_sec)
+	if (p->opts.force_scan || !e->status.known || !p->has_condstore || !k->highestmodseq || !k->new_mtime.tv_sec)
 		return false;
 	if (e->status.uidvalidity != k->uidvalidity || e->status.uidnext != k->uidnext ||
 	    e->status.highestmodseq != k->highestmodseq || e->status.messages != k->messages)
@@ -145,6 +145,16 @@ static bool unchanged(const struct pass *p, const struct pass_job *pj)
 	       now.cur_mtime.tv_nsec == k->cur_mtime.tv_nsec;
 }
 
+static bool wanted(const struct pass *p, const char *name)
+{
+	if (!p->opts.only)
+		return true;
+	for (char *const *o = p->opts.only; *o; o++)
+		if (strcmp(*o, name) == 0)
+			return true;
+	return false;
+}
+
 static void start_jobs(struct pass *p)
 {
 	const char *trash = folders_special(&p->set, FOLDER_TRASH);
@@ -157,7 +167,7 @@ static void start_jobs(struct pass *p)
 				 p->a->name, pj->row.name);
 			continue;
 		}
-		if (unchanged(p, pj)) {
+		if (!wanted(p, pj->row.name) || unchanged(p, pj)) {
 			p->res.skipped++;
 			p->res.sum.messages += pj->row.messages;
 			p->res.sum.unread += pj->row.unread;
@@ -170,6 +180,7 @@ static void start_jobs(struct pass *p)
 			.local_path = pj->path,
 			.trash = trash,
 			.allow_mass_delete = p->opts.allow_mass_delete,
+			.force_scan = p->opts.force_scan,
 		};
 		pj->job = folder_job_new(&fc, release_after, pj);
 		struct pool_user user = folder_job_user(pj->job);

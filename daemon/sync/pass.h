@@ -16,6 +16,12 @@
 
 struct pass_opts {
 	bool allow_mass_delete;
+	/* Only these folders (server names, NULL-terminated; NULL: all). The
+	 * folder list is still read, so new folders are found. */
+	char *const *only;
+	/* Scan every Maildir even where its directory times say nothing changed
+	 * (after the watcher lost events). */
+	bool force_scan;
 };
 
 struct pass_result {

@@ -38,6 +38,7 @@ struct sync_pool {
 };
 
 static void dispatch(struct sync_pool *p);
+static void maybe_closed(struct sync_pool *p);
 
 static void on_kick(uv_timer_t *t)
 {
@@ -240,6 +241,11 @@ void pool_release(struct sync_pool *p, struct imap_client *c)
 			imap_client_set_sink(c, NULL);
 		else
 			pc->dead = true; /* a job left commands running: not reusable */
+		if (p->closing) {
+			unlink_conn(p, pc);
+			maybe_closed(p);
+			return;
+		}
 		kick(p);
 		return;
 	}
@@ -252,8 +258,6 @@ unsigned pool_size(const struct sync_pool *p)
 }
 
 /* ---- closing ---- */
-
-static void maybe_closed(struct sync_pool *p);
 
 static void on_kick_closed(uv_handle_t *h)
 {
@@ -297,7 +301,9 @@ void pool_close(struct sync_pool *p, void (*done)(void *ctx), void *ctx)
 	fail_waiters(p, &e, true);
 	for (struct pool_conn *pc = p->conns, *next; pc; pc = next) {
 		next = pc->next;
-		if (pc->ready && !pc->dead && !pc->lent && !imap_client_pending(pc->c)) {
+		if (pc->lent)
+			continue; /* dropped when given back */
+		if (pc->ready && !pc->dead && !imap_client_pending(pc->c)) {
 			pc->lent = true; /* ours until LOGOUT completes */
 			imap_client_logout(pc->c, on_logout, pc);
 		} else {
@@ -305,4 +311,12 @@ void pool_close(struct sync_pool *p, void (*done)(void *ctx), void *ctx)
 		}
 	}
 	maybe_closed(p);
+}
+
+void pool_abort(struct sync_pool *p, const struct err *err)
+{
+	for (struct pool_conn *pc = p->conns; pc; pc = pc->next) {
+		pc->dead = true;
+		imap_client_abort(pc->c, err);
+	}
 }

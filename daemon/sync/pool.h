@@ -24,9 +24,12 @@ typedef void (*pool_acquire_cb)(void *ctx, struct imap_client *c, const struct e
 
 /* a is borrowed for the pool's life. */
 struct sync_pool *pool_new(uv_loop_t *loop, const struct account_conf *a);
-/* Logs out of idle connections and drops the rest; done (may be NULL) runs
- * when all are gone. The pool frees itself then. */
+/* Logs out of idle connections; lent ones are dropped when given back. done
+ * (may be NULL) runs when all are gone; the pool frees itself then. */
 void pool_close(struct sync_pool *p, void (*done)(void *ctx), void *ctx);
+/* Drops every connection at once (shutdown in a hurry): the commands of the
+ * jobs holding them fail with err, so the jobs end and give them back. */
+void pool_abort(struct sync_pool *p, const struct err *err);
 
 /* Lends a logged-in connection to user: an idle one, a new one while under
  * max_connections (or limit, if lower and not 0), or the next one released.
