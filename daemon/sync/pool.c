@@ -28,6 +28,8 @@ struct sync_pool {
 	struct pool_conn *conns;
 	unsigned nconns, opening;
 	unsigned soft_cap; /* a connection beyond this many failed to open; 0: none did */
+	bool aborted;	   /* pool_abort ran: waiters fail, nothing is opened */
+	struct err abort_err;
 	struct waiter *waiters, **waiters_tail;
 	char *secret; /* fetched once per pool, wiped when it closes */
 	struct secret_req *secret_req;
@@ -201,6 +203,10 @@ static void dispatch(struct sync_pool *p)
 	}
 	if (p->closing)
 		return;
+	if (p->aborted) {
+		fail_waiters(p, &p->abort_err, true);
+		return;
+	}
 	for (struct pool_conn *pc = p->conns; pc && p->waiters; pc = pc->next)
 		if (pc->ready && !pc->lent && !pc->dead)
 			lend(pc, pop_waiter(p));
@@ -315,6 +321,9 @@ void pool_close(struct sync_pool *p, void (*done)(void *ctx), void *ctx)
 
 void pool_abort(struct sync_pool *p, const struct err *err)
 {
+	p->aborted = true;
+	p->abort_err = *err;
+	kick(p);
 	for (struct pool_conn *pc = p->conns; pc; pc = pc->next) {
 		pc->dead = true;
 		imap_client_abort(pc->c, err);

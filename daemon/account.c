@@ -1,0 +1,404 @@
+#include "account.h"
+
+#include "core/log.h"
+#include "core/xalloc.h"
+#include "state/state.h"
+#include "sync/pass.h"
+#include "sync/pool.h"
+#include "sync/push.h"
+#include "watch/watch.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+/* Events closer together than this become one pass. */
+#define DEBOUNCE_MS 30
+/* Reconnect after 1 s, 2 s, 4 s ... up to 5 minutes, with jitter. */
+#define RETRY_FIRST_MS 1000
+#define RETRY_MAX_MS (5 * 60 * 1000)
+/* Refused credentials are not tried again in a tight loop. */
+#define RETRY_AUTH_MS (15 * 60 * 1000)
+/* A wall clock that moved this much more than the loop's clock: the machine
+ * slept or the clock was set; connections may be dead, mail may be waiting. */
+#define CLOCK_CHECK_MS 30000
+#define CLOCK_JUMP_S 10
+
+struct watched {
+	char *path, *name;
+};
+
+struct account {
+	uv_loop_t *loop;
+	const struct account_conf *conf;
+	const struct general_conf *general;
+	struct state *st;
+	struct sync_pool *pool;
+	struct push *push;
+	struct watch *watch;
+	uv_timer_t debounce, poll, retry, clock;
+
+	bool running;	  /* a pass is running */
+	bool all_dirty;	  /* the next pass takes every folder */
+	char **dirty;	  /* or these */
+	size_t ndirty, capdirty;
+	char **pass_only; /* the running pass's folder list, freed when it ends */
+	bool force_scan;
+	bool synced_once; /* push starts after the first good pass */
+	bool push_down;	  /* push waits for the retry timer */
+
+	unsigned failures;
+	int64_t clock_real;
+	uint64_t clock_mono;
+
+	struct watched *watched;
+	size_t nwatched;
+
+	bool stopping;
+	unsigned handles_open;
+	void (*stopped)(void *ctx);
+	void *stopped_ctx;
+};
+
+static void start_push(struct account *a);
+
+const char *account_name(const struct account *a)
+{
+	return a->conf->name;
+}
+
+/* ---- scheduling ---- */
+
+static void on_debounce(uv_timer_t *t);
+
+void account_sync(struct account *a, const char *folder)
+{
+	if (a->stopping)
+		return;
+	if (!folder) {
+		a->all_dirty = true;
+	} else {
+		bool known = false;
+		for (size_t i = 0; i < a->ndirty && !known; i++)
+			known = strcmp(a->dirty[i], folder) == 0;
+		if (!known) {
+			a->dirty = xgrow(a->dirty, &a->capdirty, a->ndirty + 2, sizeof(char *));
+			a->dirty[a->ndirty++] = xstrdup(folder);
+			a->dirty[a->ndirty] = NULL;
+		}
+	}
+	if (!a->running && !uv_is_active((uv_handle_t *)&a->retry))
+		uv_timer_start(&a->debounce, on_debounce, DEBOUNCE_MS, 0);
+}
+
+static void clear_dirty(struct account *a)
+{
+	for (size_t i = 0; i < a->ndirty; i++)
+		free(a->dirty[i]);
+	a->ndirty = 0;
+	if (a->dirty)
+		a->dirty[0] = NULL;
+	a->all_dirty = false;
+}
+
+/* How long to wait after a failure: exponential with jitter, longer for
+ * refused credentials, and what a throttling server asks for (Office 365:
+ * "Suggested Backoff Time: N milliseconds"). */
+static uint64_t retry_delay(struct account *a, const struct err *err)
+{
+	const char *hint = strstr(err->msg, "Backoff Time: ");
+	if (hint)
+		return strtoull(hint + 14, NULL, 10) + 1000;
+	if (err->cls == ERR_AUTH)
+		return RETRY_AUTH_MS;
+	uint64_t ms = RETRY_FIRST_MS;
+	for (unsigned i = 1; i < a->failures && ms < RETRY_MAX_MS; i++)
+		ms *= 2;
+	if (ms > RETRY_MAX_MS)
+		ms = RETRY_MAX_MS;
+	return ms * 3 / 4 + (uint64_t)rand() % (ms / 2 + 1); /* +-25% */
+}
+
+static void on_retry(uv_timer_t *t)
+{
+	struct account *a = t->data;
+	if (a->push_down) {
+		a->push_down = false;
+		start_push(a);
+	}
+	a->all_dirty = true;
+	uv_timer_start(&a->debounce, on_debounce, 0, 0);
+}
+
+static void back_off(struct account *a, const struct err *err)
+{
+	a->failures++;
+	uint64_t ms = retry_delay(a, err);
+	log_warn("account=%s event=backoff seconds=%.1f %s%s", a->conf->name, (double)ms / 1000,
+		 err->cls == ERR_AUTH ? "the server refused the credentials; not retrying sooner: "
+				      : "",
+		 err->msg);
+	uv_timer_start(&a->retry, on_retry, ms, 0);
+}
+
+/* ---- the Maildir watcher ---- */
+
+static void forget_watched(struct account *a)
+{
+	for (size_t i = 0; i < a->nwatched; i++) {
+		free(a->watched[i].path);
+		free(a->watched[i].name);
+	}
+	free(a->watched);
+	a->watched = NULL;
+	a->nwatched = 0;
+}
+
+static void on_watch(void *ctx, const char *path, unsigned what)
+{
+	struct account *a = ctx;
+	if (what & WATCH_OVERFLOW)
+		a->force_scan = true;
+	if (what & (WATCH_OVERFLOW | WATCH_FOLDERS)) {
+		account_sync(a, NULL);
+		return;
+	}
+	for (size_t i = 0; i < a->nwatched; i++)
+		if (strcmp(a->watched[i].path, path) == 0) {
+			account_sync(a, a->watched[i].name);
+			return;
+		}
+}
+
+/* Watches every synced folder's Maildir, and the directories where a reader
+ * may create a folder: the root, and in the verbatim layout each folder. */
+static void refresh_watches(struct account *a)
+{
+	struct state_folder *folders;
+	size_t n;
+	struct err err;
+	if (!a->watch || state_folder_list(a->st, &folders, &n, &err) < 0)
+		return;
+	forget_watched(a);
+	a->watched = xcalloc(n + 1, sizeof(*a->watched));
+	watch_tree(a->watch, a->conf->maildir, &err);
+	for (size_t i = 0; i < n; i++) {
+		char *path = xasprintf("%s%s%s", a->conf->maildir, folders[i].path[0] ? "/" : "",
+				       folders[i].path);
+		if (watch_folder(a->watch, path, &err) < 0) {
+			log_warn("account=%s %s", a->conf->name, err.msg);
+			free(path);
+			continue;
+		}
+		if (a->conf->layout == LAYOUT_VERBATIM)
+			watch_tree(a->watch, path, &err);
+		a->watched[a->nwatched++] = (struct watched){ path, xstrdup(folders[i].name) };
+	}
+	state_folder_list_free(&folders, n);
+}
+
+/* ---- passes ---- */
+
+static void finish_stop(struct account *a);
+
+static void free_list(char **v)
+{
+	for (size_t i = 0; v && v[i]; i++)
+		free(v[i]);
+	free(v);
+}
+
+static void on_pass(void *ctx, const struct pass_result *r)
+{
+	struct account *a = ctx;
+	a->running = false;
+	free_list(a->pass_only);
+	a->pass_only = NULL;
+	if (a->stopping) {
+		finish_stop(a);
+		return;
+	}
+	const struct folder_stats *s = &r->sum;
+	if (s->down || s->up || s->flags_local || s->flags_remote || r->moves || s->del_local ||
+	    s->del_remote)
+		log_info("account=%s event=sync down=%u up=%u flags=%u moves=%u deletes=%u ms=%llu",
+			 a->conf->name, s->down, s->up, s->flags_local + s->flags_remote, r->moves,
+			 s->del_local + s->del_remote, (unsigned long long)r->ms);
+	refresh_watches(a);
+	/* A folder's own trouble (a refusal, a full disk) waits for the next
+	 * event or poll; the server or the network gone means a reconnect. */
+	if (r->rc < 0 && (r->err.cls == ERR_TEMP || r->err.cls == ERR_AUTH) &&
+	    r->folders == 0) {
+		back_off(a, &r->err);
+		return;
+	}
+	a->failures = 0;
+	if (!a->synced_once) {
+		a->synced_once = true;
+		start_push(a);
+	}
+	if (a->all_dirty || a->ndirty)
+		uv_timer_start(&a->debounce, on_debounce, DEBOUNCE_MS, 0);
+}
+
+static void on_debounce(uv_timer_t *t)
+{
+	struct account *a = t->data;
+	if (a->running || a->stopping || (!a->all_dirty && !a->ndirty))
+		return;
+	struct pass_opts opts = {
+		.only = a->all_dirty ? NULL : a->dirty,
+		.force_scan = a->force_scan,
+	};
+	/* The pass copies nothing: hand it the list and start a fresh one. */
+	char **only = a->all_dirty ? NULL : a->dirty;
+	if (only) {
+		a->dirty = NULL;
+		a->ndirty = a->capdirty = 0;
+	}
+	clear_dirty(a);
+	a->force_scan = false;
+	a->running = true;
+	a->pass_only = only;
+	sync_pass(a->loop, a->pool, a->st, a->conf, &opts, on_pass, a);
+}
+
+/* ---- push ---- */
+
+static void on_push_event(void *ctx, const char *folder)
+{
+	account_sync(ctx, folder);
+}
+
+static void on_push_down(void *ctx, const struct err *err)
+{
+	struct account *a = ctx;
+	push_free(&a->push);
+	a->push_down = true;
+	back_off(a, err);
+}
+
+static void start_push(struct account *a)
+{
+	if (!a->push && !a->stopping)
+		a->push = push_start(a->loop, a->pool, a->conf, on_push_event, on_push_down, a);
+}
+
+/* ---- the clock ---- */
+
+static void on_clock(uv_timer_t *t)
+{
+	struct account *a = t->data;
+	int64_t real = (int64_t)time(NULL);
+	uint64_t mono = uv_now(a->loop);
+	int64_t expected = a->clock_real + (int64_t)((mono - a->clock_mono) / 1000);
+	if (llabs(real - expected) > CLOCK_JUMP_S) {
+		log_info("account=%s event=clock-jump seconds=%lld: syncing", a->conf->name,
+			 (long long)(real - expected));
+		/* After a suspend the connections are likely dead: push starts anew. */
+		push_free(&a->push);
+		start_push(a);
+		account_sync(a, NULL);
+	}
+	a->clock_real = real;
+	a->clock_mono = mono;
+}
+
+static void on_poll(uv_timer_t *t)
+{
+	account_sync(t->data, NULL);
+}
+
+/* ---- life ---- */
+
+struct account *account_new(uv_loop_t *loop, const struct account_conf *conf,
+			    const struct general_conf *general)
+{
+	struct account *a = xcalloc(1, sizeof(*a));
+	a->loop = loop;
+	a->conf = conf;
+	a->general = general;
+	uv_timer_t *timers[] = { &a->debounce, &a->poll, &a->retry, &a->clock };
+	for (size_t i = 0; i < ARRAY_SIZE(timers); i++) {
+		uv_timer_init(loop, timers[i]);
+		timers[i]->data = a;
+	}
+	return a;
+}
+
+void account_start(struct account *a)
+{
+	struct err err;
+	if (state_open(a->general->state_dir, a->conf->name, &a->st, &err) < 0) {
+		log_error("account=%s not started: %s", a->conf->name, err.msg);
+		return;
+	}
+	a->pool = pool_new(a->loop, a->conf);
+	a->watch = watch_new(a->loop, on_watch, a, &err);
+	if (!a->watch)
+		log_warn("account=%s local changes are found by polling only: %s", a->conf->name,
+			 err.msg);
+	uint64_t poll_ms = (uint64_t)a->conf->imap->poll_interval * 1000;
+	uv_timer_start(&a->poll, on_poll, poll_ms, poll_ms);
+	a->clock_real = (int64_t)time(NULL);
+	a->clock_mono = uv_now(a->loop);
+	uv_timer_start(&a->clock, on_clock, CLOCK_CHECK_MS, CLOCK_CHECK_MS);
+	log_info("account=%s event=start maildir=%s", a->conf->name, a->conf->maildir);
+	account_sync(a, NULL);
+}
+
+static void on_timer_closed(uv_handle_t *h)
+{
+	struct account *a = h->data;
+	if (--a->handles_open > 0)
+		return;
+	void (*done)(void *) = a->stopped;
+	void *ctx = a->stopped_ctx;
+	free(a);
+	if (done)
+		done(ctx);
+}
+
+static void on_pool_closed(void *ctx)
+{
+	struct account *a = ctx;
+	state_close(&a->st);
+	clear_dirty(a);
+	free(a->dirty);
+	forget_watched(a);
+	uv_timer_t *timers[] = { &a->debounce, &a->poll, &a->retry, &a->clock };
+	a->handles_open = ARRAY_SIZE(timers);
+	for (size_t i = 0; i < ARRAY_SIZE(timers); i++)
+		uv_close((uv_handle_t *)timers[i], on_timer_closed);
+}
+
+static void finish_stop(struct account *a)
+{
+	if (a->pool)
+		pool_close(a->pool, on_pool_closed, a);
+	else
+		on_pool_closed(a);
+}
+
+void account_stop(struct account *a, void (*done)(void *ctx), void *ctx)
+{
+	a->stopping = true;
+	a->stopped = done;
+	a->stopped_ctx = ctx;
+	uv_timer_stop(&a->debounce);
+	uv_timer_stop(&a->poll);
+	uv_timer_stop(&a->retry);
+	uv_timer_stop(&a->clock);
+	push_free(&a->push);
+	watch_free(&a->watch);
+	if (!a->running) {
+		finish_stop(a);
+		return;
+	}
+	/* Cut the running pass short: what it committed stays, the rest is
+	 * found again at the next start. */
+	struct err err;
+	err_set(&err, -ECANCELED, ERR_TEMP, "stopping");
+	pool_abort(a->pool, &err);
+}
