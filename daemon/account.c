@@ -250,6 +250,7 @@ static void on_debounce(uv_timer_t *t)
 	struct pass_opts opts = {
 		.only = a->all_dirty ? NULL : a->dirty,
 		.force_scan = a->force_scan,
+		.watch = a->watch,
 	};
 	/* The pass copies nothing: hand it the list and start a fresh one. */
 	char **only = a->all_dirty ? NULL : a->dirty;

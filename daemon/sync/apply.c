@@ -130,8 +130,11 @@ void apply_local_flags(struct folder_job *job)
 		const struct maildir_entry *f = job_find_file(job, a->base);
 		char *moved = NULL;
 		bool in_new;
+		if (f)
+			job_expect(job, f->file);
 		int r = f ? maildir_set_flags(job->md, f->in_new, f->file, a->flags, &moved, &in_new, &e)
 			  : -ENOENT;
+		job_expect(job, moved);
 		free(moved);
 		if (r == 0) {
 			job->ok[i] = true;
@@ -188,6 +191,8 @@ void apply_delete_local(struct folder_job *job)
 			break;
 		any = true;
 		const struct maildir_entry *f = job_find_file(job, a->base);
+		if (f)
+			job_expect(job, f->file);
 		int r = f ? maildir_remove(job->md, f->in_new, f->file, &e) : -ENOENT;
 		if (r == 0 || !f)
 			job->ok[i] = true; /* gone, by us or before */

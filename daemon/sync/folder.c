@@ -105,6 +105,12 @@ void job_command_done(void *ctx, const struct imap_reply *reply)
 
 /* ---- the Maildir side ---- */
 
+void job_expect(struct folder_job *job, const char *file)
+{
+	if (job->fc.watch && file)
+		watch_expect(job->fc.watch, job->fc.local_path, file);
+}
+
 int job_scan(struct folder_job *job, struct err *e)
 {
 	return job->scan ? 0 : maildir_scan(job->md, 0, &job->scan, e);

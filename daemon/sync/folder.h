@@ -12,6 +12,7 @@
 #include "imap/client.h"
 #include "state/state.h"
 #include "sync/pool.h"
+#include "watch/watch.h"
 
 #include <stdbool.h>
 
@@ -24,6 +25,7 @@ struct folder_ctx {
 	const char *trash;	     /* server name of the \Trash folder, or NULL */
 	bool allow_mass_delete;
 	bool force_scan; /* do not trust the Maildir's directory times */
+	struct watch *watch; /* told of our own file changes, so they do not echo; may be NULL */
 };
 
 struct folder_stats {

@@ -181,6 +181,7 @@ static void start_jobs(struct pass *p)
 			.trash = trash,
 			.allow_mass_delete = p->opts.allow_mass_delete,
 			.force_scan = p->opts.force_scan,
+			.watch = p->opts.watch,
 		};
 		pj->job = folder_job_new(&fc, release_after, pj);
 		struct pool_user user = folder_job_user(pj->job);

@@ -22,6 +22,8 @@ struct pass_opts {
 	/* Scan every Maildir even where its directory times say nothing changed
 	 * (after the watcher lost events). */
 	bool force_scan;
+	/* The daemon's Maildir watcher, told of the engine's own changes. */
+	struct watch *watch;
 };
 
 struct pass_result {

@@ -116,6 +116,8 @@ static int commit_downloads(struct folder_job *job, struct err *e)
 	if (rc < 0)
 		return rc;
 	struct err fe;
+	for (size_t i = 0; i < job->ndownloads; i++)
+		job_expect(job, maildir_delivery_file(job->downloads[i].d));
 	int files_rc = maildir_batch_commit(job->batch, &fe);
 	job->local_touched = true;
 	rc = state_begin(st, e);
