@@ -15,6 +15,7 @@ stdout and stderr are inherited by COMMAND: the harness points them at a log fil
 """
 
 import argparse
+import contextlib
 import ctypes
 import os
 import selectors
@@ -84,15 +85,23 @@ def kill_all(sig):
 def shut_down(master_pid, grace, term_all):
     """Stop the master (or with term_all every process at once), then SIGKILL whatever is
     left after `grace` seconds; returns once no descendant lives."""
-    if term_all:
-        kill_all(signal.SIGTERM)
-    elif master_pid not in EXITED:
+    signaled = set()
+    if master_pid not in EXITED:
         os.kill(master_pid, signal.SIGTERM)
+        signaled.add(master_pid)
     deadline = time.monotonic() + grace
     while time.monotonic() < deadline:
         reap()
-        if not descendants(os.getpid()):
+        alive = descendants(os.getpid())
+        if not alive:
             return
+        if term_all:
+            # Also every process started since the last round: a master that has not yet
+            # handled its SIGTERM may replace a child that just ended by a new one.
+            for pid in set(alive) - signaled:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGTERM)
+                signaled.add(pid)
         time.sleep(0.01)
     deadline = time.monotonic() + 10  # a process stuck in the kernel cannot hold us forever
     while time.monotonic() < deadline:
