@@ -265,7 +265,10 @@ static void on_created(void *ctx, const struct imap_reply *reply)
 	struct pass_job *pj = ctx;
 	struct pass *p = pj->pass;
 	if (reply->status != IMAP_STATUS_OK) {
-		record_failure(p, -EPROTO, &reply->err);
+		/* The server's answer alone does not say which folder it refused. */
+		struct err err = reply->err;
+		err_prefix(&err, "folder %s: creating it on the server", pj->entry->name);
+		record_failure(p, -EPROTO, &err);
 		pj->entry->fate = FATE_SKIP;
 	} else {
 		log_info("account=%s folder=\"%s\" event=created-on-server", p->a->name,
