@@ -170,8 +170,10 @@ static void merge_row(struct planner *pl, size_t i)
 		push(&pl->del_local, i);
 	else if (rp)
 		push(&pl->del_remote, i);
-	else
-		emit(pl->out, OP_FORGET)->row = i;
+	else {
+		struct plan_action *a = emit(pl->out, OP_FORGET);
+		a->row = i, a->uid = row->uid, a->base = row->base;
+	}
 }
 
 /* ---- pairing what no row knows by Message-ID and size ---- */

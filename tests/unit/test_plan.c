@@ -137,6 +137,8 @@ static void test_deletes_win_over_flags(void)
 	CHECK(dr && dr->uid == 1);
 	CHECK(dl && dl->uid == 2 && dl->row == 1);
 	CHECK(find(&p, OP_FORGET) && find(&p, OP_FORGET)->row == 2);
+	/* The runner deletes the row by its UID or base name (apply.c key_of). */
+	CHECK(find(&p, OP_FORGET)->uid == 3 && find(&p, OP_FORGET)->base == rows[2].base);
 	CHECK_INT(count(&p, OP_PUSH_FLAGS) + count(&p, OP_LOCAL_FLAGS), 0);
 	plan_free(&p);
 }
