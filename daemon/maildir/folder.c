@@ -3,10 +3,12 @@
 #include "core/log.h"
 #include "core/xalloc.h"
 #include "maildir/internal.h"
+#include "maildir/name.h"
 
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -213,6 +215,16 @@ static time_t newest_time(const struct stat *st)
 	return t;
 }
 
+/* A file of one of our deliveries whose process is gone: no one will finish
+ * it. A pid that a live process took over since keeps the file until it is
+ * old enough. */
+static bool orphaned_delivery(const char *name)
+{
+	long pid;
+	return maildir_name_ours(name, &pid) && pid > 0 && pid != (long)getpid() &&
+	       kill((pid_t)pid, 0) != 0 && errno == ESRCH;
+}
+
 int maildir_clean_tmp(struct maildir *m, time_t max_age, size_t *removed, struct err *e)
 {
 	size_t count = 0;
@@ -230,7 +242,8 @@ int maildir_clean_tmp(struct maildir *m, time_t max_age, size_t *removed, struct
 	while (rc == 0 && (de = readdir(d))) {
 		struct stat st;
 		if (fstatat(m->fd[MAILDIR_TMP], de->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0 ||
-		    !S_ISREG(st.st_mode) || newest_time(&st) >= limit)
+		    !S_ISREG(st.st_mode) ||
+		    (newest_time(&st) >= limit && !orphaned_delivery(de->d_name)))
 			continue;
 		if (unlinkat(m->fd[MAILDIR_TMP], de->d_name, 0) == 0)
 			count++;

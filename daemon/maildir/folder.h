@@ -46,7 +46,9 @@ int maildir_flush(struct maildir *m, struct err *e);
 /* Removes regular files in tmp/ whose newest time (access, modification or
  * change) is more than max_age seconds old (MAILDIR_TMP_MAX_AGE by the
  * convention); the change time protects a delivery in progress whose
- * modification time was set to an old date. *removed (may be NULL) gets the
+ * modification time was set to an old date. Also removes, whatever their
+ * age, the files of our deliveries (maildir/deliver.h) whose process is gone:
+ * what a crash or kill -9 left (docs/STATE.md). *removed (may be NULL) gets the
  * count. Returns 0 or a negative errno (files removed before it stay removed). */
 int maildir_clean_tmp(struct maildir *m, time_t max_age, size_t *removed, struct err *e);
 

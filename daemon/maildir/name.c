@@ -98,3 +98,16 @@ void maildir_name_unique(char out[MAILDIR_UNIQUE_MAX])
 			 now.tv_nsec / 1000, (long)getpid(), q, host);
 	BUG_ON(n < 0 || n >= MAILDIR_UNIQUE_MAX);
 }
+
+bool maildir_name_ours(const char *name, long *pid)
+{
+	long long sec;
+	long usec;
+	unsigned long q;
+	int end = 0;
+	if (sscanf(name, "%lld.M%6ldP%ldQ%lu.%n", &sec, &usec, pid, &q, &end) != 4 || end == 0)
+		return false;
+	char host[HOST_PART_MAX + 1];
+	host_part(host);
+	return strcmp(name + end, host) == 0;
+}

@@ -49,4 +49,8 @@ char *maildir_name_build(const char *base, size_t base_len, unsigned flags, cons
  * very long host name is cut to keep the whole under MAILDIR_UNIQUE_MAX. */
 void maildir_name_unique(char out[MAILDIR_UNIQUE_MAX]);
 
+/* Whether name was made by maildir_name_unique on this host; *pid is then
+ * the process that made it. */
+bool maildir_name_ours(const char *name, long *pid);
+
 #endif

@@ -167,6 +167,19 @@ static int settle_downloads(struct folder_job *job, struct err *e)
 	return rc;
 }
 
+/* What a killed sync left in tmp/ (docs/STATE.md): its downloads are
+ * fetched again, so the files only take space. Not worth failing a sync. */
+static void clean_tmp(struct folder_job *job)
+{
+	struct err e;
+	size_t removed = 0;
+	if (maildir_clean_tmp(job->md, MAILDIR_TMP_MAX_AGE, &removed, &e) < 0)
+		log_warn("account=%s folder=%s cleaning tmp/: %s", job->acct, job->name, e.msg);
+	else if (removed)
+		log_info("account=%s folder=%s event=tmp-cleaned files=%zu", job->acct, job->name,
+			 removed);
+}
+
 static int prepare_local(struct folder_job *job, struct err *e)
 {
 	const struct state_folder *f = job->fc.folder;
@@ -177,6 +190,7 @@ static int prepare_local(struct folder_job *job, struct err *e)
 		rc = state_msg_load(job->fc.st, f->id, &job->rows, e);
 	if (rc < 0)
 		return rc;
+	clean_tmp(job);
 	struct maildir_stamp now;
 	rc = maildir_stamp_read(job->md, &now, e);
 	if (rc < 0)

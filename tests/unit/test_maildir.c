@@ -1170,6 +1170,42 @@ static void test_clean_tmp(void)
 	maildir_free(&m);
 }
 
+/* A delivery of ours whose process is gone (kill -9) is removed at once; one
+ * of a live process (this one) and a file of another program are not. */
+static void test_clean_orphaned_deliveries(void)
+{
+	struct maildir *m = fresh_maildir("co", "Orphans");
+	struct maildir_batch *b = maildir_batch_new();
+	struct maildir_delivery *live;
+	CHECK_INT(maildir_batch_add(b, m, &live, NULL), 0);
+	long pid = -1;
+	CHECK(maildir_name_ours(maildir_delivery_base(live), &pid) && pid == (long)getpid());
+	pid_t child = fork();
+	if (child == 0) {
+		char name[MAILDIR_UNIQUE_MAX];
+		maildir_name_unique(name);
+		char *p = tpath("co/tmp");
+		char *f = xasprintf("%s/%s", p, name);
+		put_file(f, "partial");
+		_exit(0);
+	}
+	CHECK(child > 0 && waitpid(child, NULL, 0) == child);
+	char *other = tpath("co/tmp/1700000000.R123.neomutt");
+	put_file(other, "x");
+	CHECK(!maildir_name_ours("1700000000.R123.neomutt", &pid));
+	char *dir = tpath("co/tmp");
+	CHECK_INT(count_entries(dir), 3);
+	size_t removed = 0;
+	CHECK_INT(maildir_clean_tmp(m, MAILDIR_TMP_MAX_AGE, &removed, NULL), 0);
+	CHECK_INT(removed, 1);
+	CHECK_INT(count_entries(dir), 2);
+	CHECK(exists(other));
+	maildir_batch_free(&b);
+	free(other);
+	free(dir);
+	maildir_free(&m);
+}
+
 /* ---- flag changes and removal ---- */
 
 static void test_set_flags(void)
@@ -1453,6 +1489,7 @@ int main(void)
 	RUN(test_deliver_enospc);
 	RUN(test_deliver_killed);
 	RUN(test_clean_tmp);
+	RUN(test_clean_orphaned_deliveries);
 	RUN(test_set_flags);
 	RUN(test_digest);
 	RUN(test_digest_long_space);
