@@ -699,6 +699,11 @@ void client_fail(struct imap_client *c, const struct err *err)
 	struct err e = *err;
 	conn_free(&c->conn);
 	ENTER(c);
+	/* The owner hears first that the connection is gone: the callbacks of
+	 * the commands may hand the client back to it (sync/pool.c), which must
+	 * not then take it for a usable one. */
+	if (!c->doomed && was_ready && c->h && c->h->closed)
+		c->h->closed(c->ctx, &e);
 	while (c->head && !c->doomed) {
 		struct imap_reply reply = { .status = IMAP_STATUS_NONE, .err = e };
 		complete(c, c->head, &reply);
@@ -707,8 +712,6 @@ void client_fail(struct imap_client *c, const struct err *err)
 		struct imap_reply reply = { .status = IMAP_STATUS_NONE, .err = e };
 		client_open_finished(c, &reply);
 	}
-	if (!c->doomed && was_ready && c->h && c->h->closed)
-		c->h->closed(c->ctx, &e);
 	leave(c);
 }
 

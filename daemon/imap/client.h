@@ -52,7 +52,8 @@ struct imap_client_handler {
 	/* Untagged data no running command claimed. */
 	imap_untagged_cb untagged;
 	/* The connection ended after imap_client_open succeeded (server gone,
-	 * BYE, timeout). Never runs after imap_client_free. */
+	 * BYE, timeout, a response it could not take). Runs before the pending
+	 * commands complete with the error; never after imap_client_free. */
 	void (*closed)(void *ctx, const struct err *err);
 };
 
