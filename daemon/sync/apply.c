@@ -46,7 +46,8 @@ static void collect_uids(const struct folder_job *job, enum plan_op op, int fiel
 			continue;
 		uid_vec_push(out, a->uid);
 	}
-	qsort(out->v, out->n, sizeof(uint32_t), uid_cmp);
+	if (out->n) /* else out->v may be NULL, which qsort() does not take */
+		qsort(out->v, out->n, sizeof(uint32_t), uid_cmp);
 }
 
 /* ---- rows only: pairs and forgotten messages ---- */

@@ -443,9 +443,12 @@ static void step_plan(struct folder_job *job)
 		const struct state_msg *m = &job->rows.v[i];
 		job->prows[i] = (struct plan_row){ m->uid, m->base, m->flags, { m->msgid, m->size } };
 	}
-	qsort(job->remote.v, job->remote.n, sizeof(*job->remote.v), remote_cmp);
+	/* An empty vector has no array, and qsort() takes no NULL even for 0 items. */
+	if (job->remote.n)
+		qsort(job->remote.v, job->remote.n, sizeof(*job->remote.v), remote_cmp);
 	job->listing = LISTING_NONE; /* the UID index no longer matches the order */
-	qsort(job->vanished.v, job->vanished.n, sizeof(uint32_t), uid_cmp);
+	if (job->vanished.n)
+		qsort(job->vanished.v, job->vanished.n, sizeof(uint32_t), uid_cmp);
 	const struct account_conf *a = job->fc.account;
 	struct plan_input in = {
 		.rows = job->prows,
