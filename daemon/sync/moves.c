@@ -240,27 +240,51 @@ static void finish(struct moves *m)
 	free(m);
 }
 
-static const struct state_msg *pending_move(const struct moves *m, int64_t src, uint32_t uid,
-					    int64_t dst)
+/* The move of the source folder's message uid: a source UID is moved once,
+ * so it names its destination too. */
+static const struct state_msg *pending_move(const struct moves *m, int64_t src, uint32_t uid)
 {
 	for (size_t i = 0; i < m->pending.n; i++) {
 		const struct state_msg *r = &m->pending.v[i];
-		if (r->state == STATE_MOVING && r->src_folder == src && r->src_uid == uid &&
-		    r->folder == dst)
+		if (r->state == STATE_MOVING && r->src_folder == src && r->src_uid == uid)
 			return r;
 	}
 	return NULL;
 }
 
+/* Whether the destination's UIDs are of COPYUID's UIDVALIDITY: 1 yes, 0 no
+ * (the copy is then matched by the folder job), or a negative errno. A
+ * folder never selected yet adopts it, or its first SELECT would take the
+ * UIDs settled here for stale ones and forget them. */
+static int dest_uidvalidity(struct moves *m, int64_t folder, uint32_t uidvalidity,
+			    struct err *e)
+{
+	size_t i = folder_index(m, folder);
+	if (i == (size_t)-1)
+		return 0;
+	struct state_folder *f = m->f[i].row;
+	if (f->uidvalidity == 0) {
+		int rc = state_folder_set_uidvalidity(m->st, folder, uidvalidity, e);
+		if (rc < 0)
+			return rc;
+		f->uidvalidity = uidvalidity;
+	}
+	return f->uidvalidity == uidvalidity;
+}
+
 /* [COPYUID uidvalidity src-set dst-set]: the n-th source UID became the
- * n-th destination UID (RFC 4315 section 3). */
-static void settle_copyuid(struct moves *m, int64_t dst, const struct imap_response *r)
+ * n-th destination UID (RFC 4315 section 3). The rows are found by source
+ * UID, not by the command the response came with: Dovecot sends the
+ * untagged COPYUIDs of pipelined MOVEs before the first one completes. */
+static void settle_copyuid(struct moves *m, const struct imap_response *r)
 {
 	struct imap_seqset from = { 0 }, to = { 0 };
 	const char *a, *b;
 	size_t alen, blen;
+	uint64_t uidvalidity;
 	if (!imap_response_code_is(r, "COPYUID") || r->ncode_args < 3 ||
-	    !(a = imap_value_astring(&r->code_args[1], &alen)) ||
+	    !imap_value_number(&r->code_args[0], &uidvalidity) || uidvalidity == 0 ||
+	    uidvalidity > UINT32_MAX || !(a = imap_value_astring(&r->code_args[1], &alen)) ||
 	    !(b = imap_value_astring(&r->code_args[2], &blen)) ||
 	    imap_seqset_parse(&from, a, alen, 0, NULL) < 0 ||
 	    imap_seqset_parse(&to, b, blen, 0, NULL) < 0)
@@ -272,10 +296,10 @@ static void settle_copyuid(struct moves *m, int64_t dst, const struct imap_respo
 	imap_seqset_iter_init(&ti, &to);
 	int rc = state_begin(m->st, &e);
 	while (rc == 0 && imap_seqset_iter_next(&fi, &su) && imap_seqset_iter_next(&ti, &du)) {
-		const struct state_msg *row = pending_move(m, m->src, su, dst);
-		if (!row)
+		const struct state_msg *row = pending_move(m, m->src, su);
+		if (!row || (rc = dest_uidvalidity(m, row->folder, (uint32_t)uidvalidity, &e)) <= 0)
 			continue;
-		rc = state_msg_settle(m->st, dst, STATE_BASE(row->base), du, &e);
+		rc = state_msg_settle(m->st, row->folder, STATE_BASE(row->base), du, &e);
 		m->moved++;
 	}
 	rc = rc == 0 ? state_commit(m->st, &e) : rc;
@@ -288,17 +312,17 @@ out:
 
 struct move_cmd {
 	struct moves *m;
-	int64_t dst;
 	bool settles; /* the command whose COPYUID names the copies */
 };
 
 /* RFC 6851 section 4.3: MOVE reports COPYUID in an untagged OK before its
- * expunges; the claim routes it to the oldest MOVE still running: this one. */
+ * expunges; the claim routes it to the oldest MOVE still running, which may
+ * be another MOVE of the same source folder (settle_copyuid copes). */
 static void on_move_ok(void *ctx, struct imap_response *r)
 {
 	struct move_cmd *mc = ctx;
 	if (mc->settles)
-		settle_copyuid(mc->m, mc->dst, r);
+		settle_copyuid(mc->m, r);
 }
 
 static void on_move_done(void *ctx, const struct imap_reply *reply)
@@ -311,7 +335,7 @@ static void on_move_done(void *ctx, const struct imap_reply *reply)
 		 * fetch them as new messages while the moved files upload. */
 		m->f[folder_index(m, m->src)].hold = true;
 	} else if (mc->settles) {
-		settle_copyuid(m, mc->dst, reply->tagged);
+		settle_copyuid(m, reply->tagged);
 	}
 	free(mc);
 	if (--m->inflight == 0)
@@ -319,7 +343,7 @@ static void on_move_done(void *ctx, const struct imap_reply *reply)
 }
 
 static void send_move(struct moves *m, const char *verb, const char *set, const char *target,
-		      int64_t dst, bool settles, const char *after)
+		      bool settles, const char *after)
 {
 	struct imap_cmd *cmd = imap_cmd_new(m->c, "%s %s", verb, set);
 	struct err e;
@@ -331,7 +355,7 @@ static void send_move(struct moves *m, const char *verb, const char *set, const 
 	if (after)
 		imap_cmd_add(cmd, "%s", after);
 	struct move_cmd *mc = xcalloc(1, sizeof(*mc));
-	*mc = (struct move_cmd){ m, dst, settles };
+	*mc = (struct move_cmd){ m, settles };
 	if (strcmp(verb, "UID MOVE") == 0)
 		imap_cmd_claim(cmd, "OK", on_move_ok);
 	m->inflight++;
@@ -348,15 +372,14 @@ static void move_to(struct moves *m, int64_t dst, const uint32_t *uids, size_t n
 	imap_seqset_from_sorted(&set, uids, n);
 	imap_seqset_format(&b, &set, 0, (size_t)-1);
 	if (imap_client_has(m->c, CAP_MOVE)) {
-		send_move(m, "UID MOVE", buf_str(&b), target, dst, true, NULL);
+		send_move(m, "UID MOVE", buf_str(&b), target, true, NULL);
 	} else {
-		send_move(m, "UID COPY", buf_str(&b), target, dst, true, NULL);
-		send_move(m, "UID STORE", buf_str(&b), NULL, dst, false,
-			  " +FLAGS.SILENT (\\Deleted)");
+		send_move(m, "UID COPY", buf_str(&b), target, true, NULL);
+		send_move(m, "UID STORE", buf_str(&b), NULL, false, " +FLAGS.SILENT (\\Deleted)");
 		if (imap_client_has(m->c, CAP_UIDPLUS))
-			send_move(m, "UID EXPUNGE", buf_str(&b), NULL, dst, false, NULL);
+			send_move(m, "UID EXPUNGE", buf_str(&b), NULL, false, NULL);
 		else
-			send_move(m, "EXPUNGE", "", NULL, dst, false, NULL);
+			send_move(m, "EXPUNGE", "", NULL, false, NULL);
 	}
 	buf_free(&b);
 	imap_seqset_free(&set);
