@@ -142,7 +142,10 @@ static int survey(struct moves *m, size_t fi, struct err *e)
 			else
 				hi = mid;
 		}
-		if (present || r->uid == 0 || r->state != STATE_SYNCED)
+		/* A download killed between its rename and its settle has its file
+		 * in place: a reader may have moved it since, as any other. */
+		if (present || r->uid == 0 ||
+		    (r->state != STATE_SYNCED && r->state != STATE_DOWNLOADING))
 			continue;
 		m->gone = xgrow(m->gone, &m->capgone, m->ngone + 1, sizeof(*m->gone));
 		struct gone *g = &m->gone[m->ngone++];
