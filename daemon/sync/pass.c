@@ -243,16 +243,26 @@ static int add_job(struct pass *p, struct folder_entry *e, struct err *err)
 	return 0;
 }
 
-/* A folder the server no longer has: the state forgets it; its Maildir is
- * kept (removing mail needs remove_folders to say so, see docs/SYNC.md). */
+/* The folder row's last_result once the removal was reported. */
+#define GONE_NOTED "removed on the server; Maildir kept"
+
+/* A folder the server no longer has: its Maildir is kept (mailferry never
+ * deletes local mail for a folder, see docs/SYNC.md). The state keeps the
+ * folder too: forgotten, its Maildir would look like one the user made and
+ * be created on the server again, every message uploaded. With
+ * remove_folders set for this side, the warning is given once. */
 static void server_gone(struct pass *p, struct folder_entry *e)
 {
 	enum folder_policy rm = p->a->imap->remove_folders;
 	struct err err;
 	if (rm == FOLDERS_BOTH || rm == FOLDERS_LOCAL) {
-		log_warn("account=%s %s; its Maildir %s is kept, the state forgets it", p->a->name,
+		if (strcmp(e->known->last_result, GONE_NOTED) == 0)
+			return;
+		log_warn("account=%s %s; its Maildir %s is kept and no longer synced", p->a->name,
 			 e->why, e->rel);
-		if (state_folder_delete(p->st, e->known->id, &err) < 0)
+		struct state_folder f = *e->known;
+		f.last_result = GONE_NOTED;
+		if (state_folder_save(p->st, &f, &err) < 0)
 			record_failure(p, -EIO, &err);
 	} else {
 		log_warn("account=%s %s; its Maildir %s is kept (remove_folders = \"%s\")",
@@ -402,5 +412,5 @@ void sync_pass(uv_loop_t *loop, struct sync_pool *pool, struct state *st,
 	p->ctx = ctx;
 	p->start = uv_hrtime() / 1000000;
 	struct pool_user user = { ignore_untagged, p };
-	pool_acquire(pool, 1, &user, on_first_conn, p);
+	pool_acquire(pool, 0, &user, on_first_conn, p);
 }
