@@ -8,6 +8,7 @@ struct daemon {
 	uv_loop_t *loop;
 	struct config **cfg;
 	const char *path;
+	int forced_level; /* from -v/-q, or -1: the config's log_level */
 	uv_signal_t sigterm, sigint, sighup;
 };
 
@@ -35,7 +36,8 @@ static void on_reload(uv_signal_t *h, int signum)
 	}
 	config_free(d->cfg);
 	*d->cfg = fresh;
-	log_set_level((enum log_level)fresh->general.log_level);
+	if (d->forced_level < 0)
+		log_set_level((enum log_level)fresh->general.log_level);
 	log_info("event=reload result=ok accounts=%zu", fresh->n_accounts);
 }
 
@@ -44,9 +46,9 @@ static void close_handle(uv_signal_t *h)
 	uv_close((uv_handle_t *)h, NULL);
 }
 
-int daemon_run(uv_loop_t *loop, struct config **cfg, const char *path)
+int daemon_run(uv_loop_t *loop, struct config **cfg, const char *path, int forced_level)
 {
-	struct daemon d = { .loop = loop, .cfg = cfg, .path = path };
+	struct daemon d = { .loop = loop, .cfg = cfg, .path = path, .forced_level = forced_level };
 	uv_signal_init(loop, &d.sigterm);
 	uv_signal_init(loop, &d.sigint);
 	uv_signal_init(loop, &d.sighup);

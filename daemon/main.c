@@ -95,16 +95,18 @@ static int parse_args(int argc, char **argv, struct args *a)
 	return 0;
 }
 
-static void set_log_level(const struct config *cfg, const struct args *a)
+/* The level -v and -q ask for, or -1 when they were not given and the
+ * config's log_level decides (also after a reload). */
+static int forced_log_level(const struct args *a)
 {
-	int level = cfg->general.log_level;
-	if (a->verbosity_set)
-		level = LOG_INFO + a->verbosity;
+	if (!a->verbosity_set)
+		return -1;
+	int level = LOG_INFO + a->verbosity;
 	if (level < LOG_ERROR)
 		level = LOG_ERROR;
 	if (level > LOG_TRACE)
 		level = LOG_TRACE;
-	log_set_level((enum log_level)level);
+	return level;
 }
 
 int main(int argc, char **argv)
@@ -125,7 +127,8 @@ int main(int argc, char **argv)
 		free(default_path);
 		return 2;
 	}
-	set_log_level(cfg, &a);
+	int forced_level = forced_log_level(&a);
+	log_set_level((enum log_level)(forced_level >= 0 ? forced_level : cfg->general.log_level));
 
 	uv_loop_t loop;
 	uv_loop_init(&loop);
@@ -135,7 +138,7 @@ int main(int argc, char **argv)
 	else if (a.mode == MODE_ONCE)
 		rc = once_run(&loop, cfg, a.allow_mass_delete);
 	else
-		rc = daemon_run(&loop, &cfg, path);
+		rc = daemon_run(&loop, &cfg, path, forced_level);
 	config_free(&cfg);
 	free(default_path);
 	uv_loop_close(&loop);

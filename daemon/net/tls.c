@@ -9,6 +9,7 @@
 #include <openssl/x509v3.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <uv.h>
 
 struct tls {
@@ -39,6 +40,28 @@ static void openssl_reason(char *out, size_t cap)
 	ERR_clear_error();
 }
 
+/* Why a CA file did not load, in words a user can act on: the system's reason
+ * when it could not be read ("No such file or directory"), that it is a
+ * directory, or OpenSSL's reason ("no certificate or crl found") rather than
+ * its generic wrapper "x509 certificate routines::system lib". */
+static void ca_file_reason(const char *ca_file, char *out, size_t cap)
+{
+	unsigned long e, sys = 0, last = 0;
+	while ((e = ERR_get_error()) != 0) {
+		if (ERR_SYSTEM_ERROR(e) && !sys)
+			sys = e;
+		last = e;
+	}
+	struct stat st;
+	const char *why = last ? ERR_reason_error_string(last) : NULL;
+	if (sys)
+		snprintf(out, cap, "%s", strerror(ERR_GET_REASON(sys)));
+	else if (stat(ca_file, &st) == 0 && S_ISDIR(st.st_mode))
+		snprintf(out, cap, "it is a directory, not a file of PEM certificates");
+	else
+		snprintf(out, cap, "%s", why ? why : "unknown error");
+}
+
 static SSL_CTX *context_for(const char *ca_file, const char *label, struct err *err)
 {
 	for (size_t i = 0; i < ctx_count; i++) {
@@ -55,7 +78,10 @@ static SSL_CTX *context_for(const char *ca_file, const char *label, struct err *
 			 : SSL_CTX_set_default_verify_paths(ctx);
 	if (!ok) {
 		char why[256];
-		openssl_reason(why, sizeof(why));
+		if (ca_file)
+			ca_file_reason(ca_file, why, sizeof(why));
+		else
+			openssl_reason(why, sizeof(why));
 		SSL_CTX_free(ctx);
 		err_set(err, -EINVAL, ERR_CONFIG, "%s: cannot load CA file %s: %s", label,
 			ca_file ? ca_file : "(system store)", why);
