@@ -13,16 +13,17 @@
 static void step_select(struct folder_job *job);
 static void step_listing(struct folder_job *job);
 static void step_idents(struct folder_job *job);
+static void step_hashes(struct folder_job *job);
 static void step_plan(struct folder_job *job);
 static void step_finish(struct folder_job *job);
 
 /* The order of a folder sync. State changes of each step are committed
  * before the next step starts, in the durability order of docs/SYNC.md. */
 static void (*const steps[])(struct folder_job *) = {
-	step_select,	     step_listing,	  step_idents,	       step_plan,
-	apply_pairs,	     transfer_downloads,  apply_push_flags,    apply_local_flags,
-	apply_save_flags,    transfer_uploads,	  apply_delete_local,  apply_delete_remote,
-	step_finish,
+	step_select,	     step_listing,	  step_idents,	       step_hashes,
+	step_plan,	     apply_pairs,	  transfer_downloads,  apply_push_flags,
+	apply_local_flags,   apply_save_flags,	  transfer_uploads,    apply_delete_local,
+	apply_delete_remote, step_finish,
 };
 
 struct folder_job *folder_job_new(const struct folder_ctx *fc, folder_done_cb done, void *ctx)
@@ -368,7 +369,8 @@ static size_t find_unknown_files(struct folder_job *job, bool *unknown)
 	return n;
 }
 
-/* Message-ID and size of a file no row knows, as pairing needs them. */
+/* Message-ID, size and body hash of a file no row knows, as pairing needs
+ * them. */
 static int local_ident(struct folder_job *job, size_t i, struct err *e)
 {
 	const struct maildir_entry *f = &job->scan->v[i];
@@ -379,7 +381,8 @@ static int local_ident(struct folder_job *job, size_t i, struct err *e)
 		rc = maildir_msg_inspect(msg, &job->local_ids[i], &size, e);
 		maildir_msg_free(&msg);
 	}
-	job->plocal[i].id = (struct plan_ident){ job->local_ids[i].message_id, size };
+	job->plocal[i].id = (struct plan_ident){ job->local_ids[i].message_id, size,
+						 rc == 0 ? job->local_ids[i].body_hash : NULL };
 	return rc == -ENOENT ? 0 : rc; /* a file a reader just moved is for next time */
 }
 
@@ -423,13 +426,65 @@ static void step_idents(struct folder_job *job)
 	free(uids);
 }
 
-/* ---- planning ---- */
-
 static int uid_cmp(const void *a, const void *b)
 {
 	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
 	return (x > y) - (x < y);
 }
+
+static int size_cmp(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+	return (x > y) - (x < y);
+}
+
+/* Sizes of the messages here that wait to be paired and have no Message-ID
+ * (rows that lost their UID, files no row knows), sorted; returns how many. */
+static size_t sizes_without_msgid(const struct folder_job *job, uint64_t **out)
+{
+	size_t n = 0;
+	*out = xcalloc(job->rows.n + job->nlocal + 1, sizeof(uint64_t));
+	for (size_t i = 0; i < job->rows.n; i++) {
+		const struct state_msg *m = &job->rows.v[i];
+		if (m->uid == 0 && !m->msgid && m->hash_len == PLAN_HASH_LEN)
+			(*out)[n++] = m->size;
+	}
+	for (size_t i = 0; i < job->nlocal; i++) {
+		const struct plan_ident *id = &job->plocal[i].id;
+		if (id->msgid && !id->msgid[0] && id->hash)
+			(*out)[n++] = id->size;
+	}
+	if (n)
+		qsort(*out, n, sizeof(uint64_t), size_cmp);
+	return n;
+}
+
+/* A message without a Message-ID is paired by size and body hash. The
+ * server's hash costs the body, so it is fetched only for new server
+ * messages without a Message-ID that have the size of such a message
+ * waiting here (after an interrupted sync or a UIDVALIDITY change). */
+static void step_hashes(struct folder_job *job)
+{
+	uint64_t *sizes;
+	size_t nsizes = sizes_without_msgid(job, &sizes);
+	struct uid_vec uids = { 0 };
+	for (size_t i = 0; i < job->remote.n && nsizes; i++) {
+		const struct plan_remote *r = &job->remote.v[i];
+		if (r->id.msgid && !r->id.msgid[0] &&
+		    bsearch(&r->id.size, sizes, nsizes, sizeof(uint64_t), size_cmp))
+			uid_vec_push(&uids, r->uid);
+	}
+	free(sizes);
+	if (uids.n == 0) {
+		job_step_done(job);
+	} else {
+		qsort(uids.v, uids.n, sizeof(uint32_t), uid_cmp);
+		listing_fetch_hashes(job, uids.v, uids.n);
+	}
+	free(uids.v);
+}
+
+/* ---- planning ---- */
 
 static int remote_cmp(const void *a, const void *b)
 {
@@ -441,7 +496,9 @@ static void step_plan(struct folder_job *job)
 	job->prows = xcalloc(job->rows.n + 1, sizeof(*job->prows));
 	for (size_t i = 0; i < job->rows.n; i++) {
 		const struct state_msg *m = &job->rows.v[i];
-		job->prows[i] = (struct plan_row){ m->uid, m->base, m->flags, { m->msgid, m->size } };
+		const unsigned char *hash = m->hash_len == PLAN_HASH_LEN ? m->hash : NULL;
+		job->prows[i] = (struct plan_row){ m->uid, m->base, m->flags,
+						   { m->msgid, m->size, hash } };
 	}
 	/* An empty vector has no array, and qsort() takes no NULL even for 0 items. */
 	if (job->remote.n)

@@ -15,7 +15,7 @@
 
 /* What the server holds: one entry per message seen in a listing. */
 struct remote_vec {
-	struct plan_remote *v; /* msgid strings owned (free on clear) */
+	struct plan_remote *v; /* msgid strings and hashes owned (free on clear) */
 	size_t n, cap;
 	uint32_t *slots; /* open addressing: index + 1 of the entry of a UID, 0 empty */
 	size_t nslots;
@@ -30,6 +30,7 @@ enum listing_mode {
 	LISTING_NONE,  /* untagged FETCH responses are not part of a listing */
 	LISTING_FLAGS, /* UID and FLAGS of messages */
 	LISTING_IDENT, /* UID, RFC822.SIZE and the Message-ID header */
+	LISTING_HASH,  /* UID and the hash of the body, which streams into a digest */
 	LISTING_BODY,  /* downloads: the body streams into the Maildir */
 };
 
@@ -111,6 +112,9 @@ void listing_untagged(struct folder_job *job, struct imap_response *r);
 void listing_start(struct folder_job *job);
 /* Fetches Message-ID and size of the given UIDs into the remote entries. */
 void listing_fetch_idents(struct folder_job *job, const uint32_t *uids, size_t n);
+/* Fetches the bodies of the given UIDs (sorted) into the remote entries'
+ * body hashes, never keeping a body in memory. */
+void listing_fetch_hashes(struct folder_job *job, const uint32_t *uids, size_t n);
 void remote_vec_clear(struct remote_vec *rv);
 struct plan_remote *remote_find(struct remote_vec *rv, uint32_t uid);
 void uid_vec_push(struct uid_vec *v, uint32_t uid);

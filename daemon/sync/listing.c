@@ -72,8 +72,10 @@ static struct plan_remote *remote_get(struct remote_vec *rv, uint32_t uid)
 
 void remote_vec_clear(struct remote_vec *rv)
 {
-	for (size_t i = 0; i < rv->n; i++)
+	for (size_t i = 0; i < rv->n; i++) {
 		free((char *)rv->v[i].id.msgid);
+		free((unsigned char *)rv->v[i].id.hash);
+	}
 	free(rv->v);
 	free(rv->slots);
 	*rv = (struct remote_vec){ 0 };
@@ -116,6 +118,22 @@ static void fetch_ident(struct plan_remote *r, struct imap_response *resp)
 	r->id.msgid = xstrdup(id.message_id);
 }
 
+/* `* 12 FETCH (UID 40 BODY[] <sink>)`: the body went through a digest. */
+static void fetch_hash(struct plan_remote *r, struct imap_response *resp)
+{
+	const struct imap_value *body = imap_response_fetch(resp, "BODY[]");
+	struct maildir_digest *d;
+	if (!body || !imap_value_sink(body, NULL, NULL) || !(d = imap_response_take_sink(resp, body)))
+		return;
+	struct maildir_ident id;
+	maildir_digest_end(d, &id);
+	maildir_digest_free(&d);
+	unsigned char *hash = xmalloc(PLAN_HASH_LEN);
+	memcpy(hash, id.body_hash, PLAN_HASH_LEN);
+	free((unsigned char *)r->id.hash);
+	r->id.hash = hash;
+}
+
 static void on_fetch(struct folder_job *job, struct imap_response *r)
 {
 	uint64_t uid;
@@ -134,6 +152,8 @@ static void on_fetch(struct folder_job *job, struct imap_response *r)
 		rem->flags = fetch_flags(flags);
 	if (job->listing == LISTING_IDENT)
 		fetch_ident(rem, r);
+	else if (job->listing == LISTING_HASH)
+		fetch_hash(rem, r);
 }
 
 /* `* VANISHED (EARLIER) 41,43:116`: only UIDs that rows hold matter, so the
@@ -300,4 +320,51 @@ void listing_fetch_idents(struct folder_job *job, const uint32_t *uids, size_t n
 	job->listing = LISTING_IDENT;
 	job_send_uid_sets(job, uids, n, "UID FETCH",
 			  " (UID RFC822.SIZE BODY.PEEK[HEADER.FIELDS (MESSAGE-ID)])", job_command_done);
+}
+
+/* ---- body hashes ---- */
+
+static void *hash_open(void *ctx, const struct imap_response *partial, const char *item,
+		       uint64_t size)
+{
+	(void)ctx;
+	(void)size;
+	if (!partial->name || strcmp(partial->name, "FETCH") != 0 || !item ||
+	    strcmp(item, "BODY[]") != 0)
+		return NULL;
+	return maildir_digest_new();
+}
+
+static int hash_write(void *ctx, void *handle, const char *p, size_t n)
+{
+	(void)ctx;
+	maildir_digest_feed(handle, p, n);
+	return 0;
+}
+
+static void hash_abort(void *ctx, void *handle)
+{
+	struct maildir_digest *d = handle;
+	(void)ctx;
+	maildir_digest_free(&d);
+}
+
+static void on_hashes(void *ctx, const struct imap_reply *reply)
+{
+	struct folder_job *job = ctx;
+	if (reply->status != IMAP_STATUS_OK)
+		job_command_failed(job, reply);
+	if (--job->inflight > 0)
+		return;
+	imap_client_set_sink(job->imap, NULL);
+	job->listing = LISTING_IDENT;
+	job_step_done(job);
+}
+
+void listing_fetch_hashes(struct folder_job *job, const uint32_t *uids, size_t n)
+{
+	struct imap_sink sink = { hash_open, hash_write, hash_abort, job };
+	imap_client_set_sink(job->imap, &sink);
+	job->listing = LISTING_HASH;
+	job_send_uid_sets(job, uids, n, "UID FETCH", " (UID BODY.PEEK[])", on_hashes);
 }

@@ -178,10 +178,23 @@ static void merge_row(struct planner *pl, size_t i)
 
 /* ---- pairing what no row knows by Message-ID and size ---- */
 
+static bool has_msgid(const struct plan_ident *id)
+{
+	return id->msgid && id->msgid[0];
+}
+
+/* By Message-ID and size; without a Message-ID by size and body hash (those
+ * without a hash first). */
 static int ident_cmp(const struct plan_ident *a, const struct plan_ident *b)
 {
-	int c = strcmp(a->msgid, b->msgid);
-	return c ? c : (a->size > b->size) - (a->size < b->size);
+	int c = strcmp(has_msgid(a) ? a->msgid : "", has_msgid(b) ? b->msgid : "");
+	if (c == 0)
+		c = (a->size > b->size) - (a->size < b->size);
+	if (c != 0 || has_msgid(a))
+		return c;
+	if (!a->hash || !b->hash)
+		return (a->hash != NULL) - (b->hash != NULL);
+	return memcmp(a->hash, b->hash, PLAN_HASH_LEN);
 }
 
 static int remote_ident_cmp(const void *a, const void *b, void *ctx)
@@ -195,7 +208,7 @@ static int remote_ident_cmp(const void *a, const void *b, void *ctx)
 
 static bool pairable(const struct plan_ident *id)
 {
-	return id->msgid && id->msgid[0];
+	return has_msgid(id) || id->hash;
 }
 
 /* The first unused new server message with this identity, or PLAN_NONE. */

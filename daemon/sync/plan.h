@@ -5,8 +5,9 @@
  *
  * Rules (docs/SYNC.md says them for users, each with its test):
  *  - new on one side: copied to the other; new on both sides with the same
- *    Message-ID and size: paired, not copied (also how rows with an unknown
- *    UID are re-matched after a UIDVALIDITY change or an interrupted upload);
+ *    Message-ID and size (without a Message-ID: size and body hash):
+ *    paired, not copied (also how rows with an unknown UID are re-matched
+ *    after a UIDVALIDITY change or an interrupted upload);
  *  - flags: merged per flag, each side's change wins over no change;
  *  - gone from one side: deleted from the other (a delete wins over a flag
  *    change); gone from both: forgotten;
@@ -21,11 +22,16 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* The length of a body hash (maildir/digest.h's). */
+#define PLAN_HASH_LEN 32
+
 /* Who a message is, for pairing: Message-ID and size as the server counts
- * it (CRLF line ends). */
+ * it (CRLF line ends); for a message without a Message-ID, size and a hash
+ * of its body. */
 struct plan_ident {
-	const char *msgid; /* NULL or "": cannot be paired */
+	const char *msgid;	   /* NULL or "": none */
 	uint64_t size;
+	const unsigned char *hash; /* PLAN_HASH_LEN bytes, or NULL; used without msgid */
 };
 
 struct plan_row { /* the state at the last sync */

@@ -184,6 +184,32 @@ static void test_new_on_both_sides_paired(void)
 	plan_free(&p);
 }
 
+static void test_no_msgid_paired_by_hash(void)
+{
+	/* without a Message-ID, size and body hash say who is who: a row that
+	 * lost its UID finds its server copy, a new file finds its twin, and a
+	 * server message without a hash (not fetched) pairs with nothing */
+	static const unsigned char h1[PLAN_HASH_LEN] = { 1 }, h2[PLAN_HASH_LEN] = { 2 };
+	struct plan_row rows[] = { { 0, "a", S, { NULL, 10, h1 } } };
+	struct plan_local local[] = { { "a", S }, { "n", F, { "", 10, h2 } } };
+	struct plan_remote remote[] = { { 7, S, { "", 10, h2 } },
+					{ 8, R, { "", 10, h1 } },
+					{ 9, 0, { "", 10, NULL } } };
+	struct plan_input in = base_input();
+	in.rows = rows, in.nrows = 1, in.local = local, in.nlocal = 2;
+	in.remote = remote, in.nremote = 3;
+	struct plan p;
+	run(&in, &p);
+	CHECK_INT(count(&p, OP_PAIR), 2);
+	for (size_t i = 0; i < p.n; i++)
+		if (p.v[i].op == OP_PAIR)
+			CHECK(p.v[i].row == 0 ? p.v[i].uid == 8 : p.v[i].local == 1 && p.v[i].uid == 7);
+	CHECK_INT(count(&p, OP_UPLOAD), 0);
+	CHECK(find(&p, OP_DOWNLOAD) && find(&p, OP_DOWNLOAD)->uid == 9);
+	CHECK_INT(count(&p, OP_DOWNLOAD), 1);
+	plan_free(&p);
+}
+
 static void test_rematch_after_uidvalidity_change(void)
 {
 	/* rows lost their UIDs: a is still on the server under a new UID, b is
@@ -302,6 +328,7 @@ int main(void)
 	RUN(test_deletes_win_over_flags);
 	RUN(test_delta_and_unchanged_local);
 	RUN(test_new_on_both_sides_paired);
+	RUN(test_no_msgid_paired_by_hash);
 	RUN(test_rematch_after_uidvalidity_change);
 	RUN(test_mass_delete_guard);
 	RUN(test_flags_the_server_cannot_store);
