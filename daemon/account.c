@@ -29,6 +29,12 @@ struct watched {
 	char *path, *name;
 };
 
+struct waiter {
+	struct waiter *next;
+	account_done_cb done;
+	void *ctx;
+};
+
 struct account {
 	uv_loop_t *loop;
 	const struct account_conf *conf;
@@ -55,6 +61,14 @@ struct account {
 	struct watched *watched;
 	size_t nwatched;
 
+	bool paused, started;
+	int64_t last_sync;
+	struct err last_err;
+
+	/* sync --wait: callbacks for the next pass, and those of the running one */
+	struct waiter *waiting, *in_pass;
+	bool next_allow_mass_delete;
+
 	bool stopping;
 	unsigned handles_open;
 	void (*stopped)(void *ctx);
@@ -74,7 +88,7 @@ static void on_debounce(uv_timer_t *t);
 
 void account_sync(struct account *a, const char *folder)
 {
-	if (a->stopping)
+	if (a->stopping || a->paused)
 		return;
 	if (!folder) {
 		a->all_dirty = true;
@@ -171,8 +185,18 @@ static void on_watch(void *ctx, const char *path, unsigned what)
 		}
 }
 
+static bool was_watched(const struct watched *v, size_t n, const char *path)
+{
+	for (size_t i = 0; i < n; i++)
+		if (strcmp(v[i].path, path) == 0)
+			return true;
+	return false;
+}
+
 /* Watches every synced folder's Maildir, and the directories where a reader
- * may create a folder: the root, and in the verbatim layout each folder. */
+ * may create a folder: the root, and in the verbatim layout each folder. A
+ * folder watched for the first time is synced once more: a reader may have
+ * changed it between the pass that made it and now. */
 static void refresh_watches(struct account *a)
 {
 	struct state_folder *folders;
@@ -180,8 +204,10 @@ static void refresh_watches(struct account *a)
 	struct err err;
 	if (!a->watch || state_folder_list(a->st, &folders, &n, &err) < 0)
 		return;
-	forget_watched(a);
+	struct watched *old = a->watched;
+	size_t nold = a->nwatched;
 	a->watched = xcalloc(n + 1, sizeof(*a->watched));
+	a->nwatched = 0;
 	watch_tree(a->watch, a->conf->maildir, &err);
 	for (size_t i = 0; i < n; i++) {
 		char *path = xasprintf("%s%s%s", a->conf->maildir, folders[i].path[0] ? "/" : "",
@@ -193,9 +219,16 @@ static void refresh_watches(struct account *a)
 		}
 		if (a->conf->layout == LAYOUT_VERBATIM)
 			watch_tree(a->watch, path, &err);
+		if (old && !was_watched(old, nold, path))
+			account_sync(a, folders[i].name);
 		a->watched[a->nwatched++] = (struct watched){ path, xstrdup(folders[i].name) };
 	}
 	state_folder_list_free(&folders, n);
+	struct watched *fresh = a->watched;
+	size_t nfresh = a->nwatched;
+	a->watched = old, a->nwatched = nold;
+	forget_watched(a);
+	a->watched = fresh, a->nwatched = nfresh;
 }
 
 /* ---- passes ---- */
@@ -225,6 +258,18 @@ static void on_pass(void *ctx, const struct pass_result *r)
 		log_info("account=%s event=sync down=%u up=%u flags=%u moves=%u deletes=%u ms=%llu",
 			 a->conf->name, s->down, s->up, s->flags_local + s->flags_remote, r->moves,
 			 s->del_local + s->del_remote, (unsigned long long)r->ms);
+	if (r->rc == 0) {
+		a->last_sync = (int64_t)time(NULL);
+		err_clear(&a->last_err);
+	} else {
+		a->last_err = r->err;
+	}
+	for (struct waiter *w = a->in_pass, *next; w; w = next) {
+		next = w->next;
+		w->done(w->ctx, r->rc, r->rc < 0 ? &r->err : NULL);
+		free(w);
+	}
+	a->in_pass = NULL;
 	refresh_watches(a);
 	/* A folder's own trouble (a refusal, a full disk) waits for the next
 	 * event or poll; the server or the network gone means a reconnect. */
@@ -251,7 +296,11 @@ static void on_debounce(uv_timer_t *t)
 		.only = a->all_dirty ? NULL : a->dirty,
 		.force_scan = a->force_scan,
 		.watch = a->watch,
+		.allow_mass_delete = a->next_allow_mass_delete,
 	};
+	a->next_allow_mass_delete = false;
+	a->in_pass = a->waiting;
+	a->waiting = NULL;
 	/* The pass copies nothing: hand it the list and start a fresh one. */
 	char **only = a->all_dirty ? NULL : a->dirty;
 	if (only) {
@@ -333,8 +382,10 @@ void account_start(struct account *a)
 	struct err err;
 	if (state_open(a->general->state_dir, a->conf->name, &a->st, &err) < 0) {
 		log_error("account=%s not started: %s", a->conf->name, err.msg);
+		a->last_err = err;
 		return;
 	}
+	a->started = true;
 	a->pool = pool_new(a->loop, a->conf);
 	a->watch = watch_new(a->loop, on_watch, a, &err);
 	if (!a->watch)
@@ -345,6 +396,7 @@ void account_start(struct account *a)
 	a->clock_real = (int64_t)time(NULL);
 	a->clock_mono = uv_now(a->loop);
 	uv_timer_start(&a->clock, on_clock, CLOCK_CHECK_MS, CLOCK_CHECK_MS);
+	refresh_watches(a); /* the folders known from before: watched during the first pass */
 	log_info("account=%s event=start maildir=%s", a->conf->name, a->conf->maildir);
 	account_sync(a, NULL);
 }
@@ -361,9 +413,23 @@ static void on_timer_closed(uv_handle_t *h)
 		done(ctx);
 }
 
+static void fail_waiters(struct waiter **list, const char *name)
+{
+	struct err err;
+	err_set(&err, -ECANCELED, ERR_TEMP, "account %s stopped", name);
+	for (struct waiter *w = *list, *next; w; w = next) {
+		next = w->next;
+		w->done(w->ctx, -ECANCELED, &err);
+		free(w);
+	}
+	*list = NULL;
+}
+
 static void on_pool_closed(void *ctx)
 {
 	struct account *a = ctx;
+	fail_waiters(&a->waiting, a->conf->name);
+	fail_waiters(&a->in_pass, a->conf->name);
 	state_close(&a->st);
 	clear_dirty(a);
 	free(a->dirty);
@@ -402,4 +468,75 @@ void account_stop(struct account *a, void (*done)(void *ctx), void *ctx)
 	struct err err;
 	err_set(&err, -ECANCELED, ERR_TEMP, "stopping");
 	pool_abort(a->pool, &err);
+}
+
+/* ---- steering (mailferryctl) ---- */
+
+void account_sync_then(struct account *a, const char *folder, bool allow_mass_delete,
+		       account_done_cb done, void *ctx)
+{
+	if (a->stopping || a->paused || !a->started) {
+		struct err err;
+		err_set(&err, -EAGAIN, ERR_TEMP, "account %s is %s", a->conf->name,
+			a->paused ? "paused" : a->started ? "stopping" : "not running");
+		if (done)
+			done(ctx, -EAGAIN, &err);
+		return;
+	}
+	if (done) {
+		struct waiter *w = xcalloc(1, sizeof(*w));
+		*w = (struct waiter){ a->waiting, done, ctx };
+		a->waiting = w;
+	}
+	a->next_allow_mass_delete |= allow_mass_delete;
+	/* A sync asked for by hand does not wait out a backoff. */
+	if (uv_is_active((uv_handle_t *)&a->retry)) {
+		uv_timer_stop(&a->retry);
+		on_retry(&a->retry);
+	}
+	account_sync(a, folder);
+}
+
+void account_pause(struct account *a)
+{
+	if (a->paused || a->stopping)
+		return;
+	a->paused = true;
+	uv_timer_stop(&a->debounce);
+	uv_timer_stop(&a->poll);
+	push_free(&a->push);
+	log_info("account=%s event=paused", a->conf->name);
+}
+
+void account_resume(struct account *a)
+{
+	if (!a->paused)
+		return;
+	a->paused = false;
+	uint64_t poll_ms = (uint64_t)a->conf->imap->poll_interval * 1000;
+	uv_timer_start(&a->poll, on_poll, poll_ms, poll_ms);
+	log_info("account=%s event=resumed", a->conf->name);
+	if (a->synced_once)
+		start_push(a);
+	account_sync(a, NULL);
+}
+
+void account_status(const struct account *a, struct account_status *out)
+{
+	bool backoff = uv_is_active((const uv_handle_t *)&a->retry);
+	*out = (struct account_status){
+		.name = a->conf->name,
+		.state = !a->started  ? "failed"
+			 : a->paused  ? "paused"
+			 : a->running ? "syncing"
+			 : backoff    ? "backoff"
+			 : !a->synced_once ? "starting"
+					  : "idle",
+		.push = a->push ? push_mode(a->push) : "none",
+		.last_sync = a->last_sync,
+		.last_error = a->last_err.msg,
+		.retry_in_ms = backoff ? uv_timer_get_due_in(&a->retry) : 0,
+		.connections = a->pool ? pool_size(a->pool) : 0,
+		.st = a->st,
+	};
 }

@@ -27,6 +27,29 @@ void account_stop(struct account *a, void (*done)(void *ctx), void *ctx);
 /* Asks for a sync of folder (server name), or of every folder when NULL. */
 void account_sync(struct account *a, const char *folder);
 
+/* The same, and done (if not NULL) runs once the pass that carries it out
+ * ends: rc 0, or the pass's first failure in err. allow_mass_delete lets that
+ * pass delete beyond max_delete_share. */
+typedef void (*account_done_cb)(void *ctx, int rc, const struct err *err);
+void account_sync_then(struct account *a, const char *folder, bool allow_mass_delete,
+		       account_done_cb done, void *ctx);
+
+/* Paused: no sync starts and push is off until account_resume. */
+void account_pause(struct account *a);
+void account_resume(struct account *a);
+
+struct account_status {
+	const char *name;
+	const char *state;    /* "starting", "syncing", "idle", "backoff", "paused", "failed" */
+	const char *push;     /* "NOTIFY", "IDLE", "none", "starting" */
+	int64_t last_sync;    /* Unix time of the last pass without a failure; 0: none yet */
+	const char *last_error; /* "" when the last pass had none */
+	uint64_t retry_in_ms; /* in backoff: until the next attempt */
+	unsigned connections;
+	struct state *st;     /* the account's state, for per-folder figures; may be NULL */
+};
+void account_status(const struct account *a, struct account_status *out);
+
 const char *account_name(const struct account *a);
 
 #endif

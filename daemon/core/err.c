@@ -13,6 +13,7 @@ int err_set(struct err *e, int rc, enum err_class cls, const char *fmt, ...)
 	vsnprintf(e->msg, sizeof(e->msg), fmt, ap);
 	va_end(ap);
 	e->cls = cls;
+	e->code = rc;
 	return rc;
 }
 
@@ -41,6 +42,7 @@ void err_clear(struct err *e)
 	if (!e)
 		return;
 	e->cls = ERR_NONE;
+	e->code = 0;
 	e->msg[0] = '\0';
 }
 

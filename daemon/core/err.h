@@ -16,6 +16,7 @@ enum err_class {
 
 struct err {
 	enum err_class cls;
+	int code; /* the negative errno err_set was given */
 	char msg[512];
 };
 

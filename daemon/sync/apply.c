@@ -132,10 +132,10 @@ void apply_local_flags(struct folder_job *job)
 		char *moved = NULL;
 		bool in_new;
 		if (f)
-			job_expect(job, f->file);
+			job_expect(job, f->file, WATCH_LEAVE);
 		int r = f ? maildir_set_flags(job->md, f->in_new, f->file, a->flags, &moved, &in_new, &e)
 			  : -ENOENT;
-		job_expect(job, moved);
+		job_expect(job, moved, WATCH_ARRIVE);
 		free(moved);
 		if (r == 0) {
 			job->ok[i] = true;
@@ -193,7 +193,7 @@ void apply_delete_local(struct folder_job *job)
 		any = true;
 		const struct maildir_entry *f = job_find_file(job, a->base);
 		if (f)
-			job_expect(job, f->file);
+			job_expect(job, f->file, WATCH_LEAVE);
 		int r = f ? maildir_remove(job->md, f->in_new, f->file, &e) : -ENOENT;
 		if (r == 0 || !f)
 			job->ok[i] = true; /* gone, by us or before */

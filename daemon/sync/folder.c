@@ -106,10 +106,10 @@ void job_command_done(void *ctx, const struct imap_reply *reply)
 
 /* ---- the Maildir side ---- */
 
-void job_expect(struct folder_job *job, const char *file)
+void job_expect(struct folder_job *job, const char *file, enum watch_op op)
 {
 	if (job->fc.watch && file)
-		watch_expect(job->fc.watch, job->fc.local_path, file);
+		watch_expect(job->fc.watch, job->fc.local_path, file, op);
 }
 
 int job_scan(struct folder_job *job, struct err *e)

@@ -98,8 +98,8 @@ void job_step_done(struct folder_job *job);
 void job_fail(struct folder_job *job, int rc, const struct err *err);
 /* Records the first failure of a command of the current step. */
 void job_command_failed(struct folder_job *job, const struct imap_reply *reply);
-/* The next watcher event on this file of the folder is ours. */
-void job_expect(struct folder_job *job, const char *file);
+/* The next watcher event of kind op on this file of the folder is ours. */
+void job_expect(struct folder_job *job, const char *file, enum watch_op op);
 /* Makes job->scan, if the job skipped it. 0 or a negative errno. */
 int job_scan(struct folder_job *job, struct err *e);
 /* The entry of a base name in the scan, or NULL. */

@@ -488,7 +488,7 @@ static void next_group(struct moves *m)
 			select_source(m);
 		} else {
 			struct pool_user user = { ignore, m };
-			pool_acquire(m->pool, 1, &user, on_conn, m);
+			pool_acquire(m->pool, 0, &user, on_conn, m);
 		}
 		return;
 	}

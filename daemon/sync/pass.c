@@ -47,7 +47,10 @@ struct pass {
 
 static void record_failure(struct pass *p, int rc, const struct err *err)
 {
-	log_error("account=%s %s", p->a->name, err->msg);
+	if (err->code == -ECANCELED)
+		log_debug("account=%s %s", p->a->name, err->msg); /* we are stopping */
+	else
+		log_error("account=%s %s", p->a->name, err->msg);
 	p->res.failures++;
 	if (p->res.rc == 0) {
 		p->res.rc = rc < 0 ? rc : -EIO;

@@ -11,7 +11,7 @@ struct pool_conn {
 	struct pool_conn *next;
 	struct imap_client *c;
 	struct pool_user user; /* the borrower; zero while idle */
-	bool ready, lent, dead;
+	bool ready, lent, dead, aborted;
 };
 
 struct waiter {
@@ -153,6 +153,7 @@ static void on_open(void *ctx, const struct imap_reply *reply)
 		return;
 	}
 	pc->ready = true;
+	p->soft_cap = 0; /* the server takes connections again */
 	log_debug("account=%s event=connected server=%s security=\"%s\" connections=%u",
 		  p->account->name, imap_client_name(pc->c), imap_client_security(pc->c),
 		  p->nconns);
@@ -324,8 +325,15 @@ void pool_abort(struct sync_pool *p, const struct err *err)
 	p->aborted = true;
 	p->abort_err = *err;
 	kick(p);
-	for (struct pool_conn *pc = p->conns; pc; pc = pc->next) {
-		pc->dead = true;
+	/* An abort runs callbacks that may free connections of the list: take
+	 * one at a time and look again from the start. */
+	for (;;) {
+		struct pool_conn *pc = p->conns;
+		while (pc && pc->aborted)
+			pc = pc->next;
+		if (!pc)
+			return;
+		pc->aborted = pc->dead = true;
 		imap_client_abort(pc->c, err);
 	}
 }

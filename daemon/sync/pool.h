@@ -31,8 +31,9 @@ void pool_close(struct sync_pool *p, void (*done)(void *ctx), void *ctx);
  * jobs holding them fail with err, so the jobs end and give them back. */
 void pool_abort(struct sync_pool *p, const struct err *err);
 
-/* Lends a logged-in connection to user: an idle one, a new one while under
- * max_connections (or limit, if lower and not 0), or the next one released.
+/* Lends a logged-in connection to user: an idle one, a new one while the
+ * pool holds fewer than max_connections (or limit, if lower and not 0: push
+ * uses it to leave room for syncing), or the next one released.
  * cb runs once, from the loop. The first connection fetches the password
  * (password_command); later ones reuse it. */
 void pool_acquire(struct sync_pool *p, unsigned limit, const struct pool_user *user,

@@ -166,10 +166,20 @@ static void on_setup(void *ctx, const struct imap_reply *reply)
 	start_idle(pc);
 }
 
+static void ignore_reply(void *ctx, const struct imap_reply *reply)
+{
+	(void)ctx;
+	(void)reply; /* NO: nothing was selected, which is what we wanted */
+}
+
 /* RFC 5465: news of every personal folder, as STATUS responses (and LIST
- * for folders created, deleted or renamed), with nothing selected. */
+ * for folders created, deleted or renamed). The news of a selected folder
+ * would come as EXISTS and FETCH instead, so the connection (a sync may have
+ * used it) leaves its folder first. */
 static void setup_notify(struct push_conn *pc)
 {
+	if (imap_client_has(pc->c, CAP_UNSELECT))
+		imap_cmd_send(imap_cmd_new(pc->c, "UNSELECT"), ignore_reply, pc);
 	struct imap_cmd *cmd = imap_cmd_new(
 		pc->c, "NOTIFY SET (personal (MessageNew MessageExpunge FlagChange MailboxName))");
 	imap_cmd_send(cmd, on_setup, pc);

@@ -117,7 +117,7 @@ static int commit_downloads(struct folder_job *job, struct err *e)
 		return rc;
 	struct err fe;
 	for (size_t i = 0; i < job->ndownloads; i++)
-		job_expect(job, maildir_delivery_file(job->downloads[i].d));
+		job_expect(job, maildir_delivery_file(job->downloads[i].d), WATCH_ARRIVE);
 	int files_rc = maildir_batch_commit(job->batch, &fe);
 	job->local_touched = true;
 	rc = state_begin(st, e);

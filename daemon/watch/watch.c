@@ -22,6 +22,7 @@ struct entry {
 
 struct expect {
 	char *folder, *name;
+	enum watch_op op;
 	uint64_t until; /* uv_now ms */
 };
 
@@ -165,11 +166,17 @@ void watch_forget(struct watch *w, const char *path)
 	w->n = k;
 }
 
-void watch_expect(struct watch *w, const char *path, const char *name)
+void watch_expect(struct watch *w, const char *path, const char *name, enum watch_op op)
 {
+	bool watched = false;
+	for (size_t i = 0; i < w->n && !watched; i++)
+		watched = w->v[i].wd >= 0 && w->v[i].kind != KIND_TREE &&
+			  strcmp(w->v[i].folder, path) == 0;
+	if (!watched)
+		return;
 	w->expects = xgrow(w->expects, &w->capexpects, w->nexpects + 1, sizeof(*w->expects));
 	w->expects[w->nexpects++] =
-		(struct expect){ xstrdup(path), xstrdup(name), uv_now(w->loop) + EXPECT_MS };
+		(struct expect){ xstrdup(path), xstrdup(name), op, uv_now(w->loop) + EXPECT_MS };
 }
 
 unsigned watch_count(const struct watch *w)
@@ -178,14 +185,15 @@ unsigned watch_count(const struct watch *w)
 }
 
 /* True (and the expectation used up) when the event on name is ours. */
-static bool expected(struct watch *w, const char *folder, const char *name)
+static bool expected(struct watch *w, const char *folder, const char *name, enum watch_op op)
 {
 	uint64_t now = uv_now(w->loop);
 	bool hit = false;
 	size_t k = 0;
 	for (size_t i = 0; i < w->nexpects; i++) {
 		struct expect *x = &w->expects[i];
-		bool match = !hit && strcmp(x->folder, folder) == 0 && strcmp(x->name, name) == 0;
+		bool match = !hit && x->op == op && strcmp(x->folder, folder) == 0 &&
+			     strcmp(x->name, name) == 0;
 		if (match || x->until < now) {
 			hit |= match;
 			free_expect(x);
@@ -232,7 +240,8 @@ static void handle(struct watch *w, const struct inotify_event *ev)
 			note(w, e->folder, WATCH_FOLDERS);
 		return;
 	}
-	if (ev->len && ev->name[0] != '.' && !expected(w, e->folder, ev->name))
+	enum watch_op op = ev->mask & (IN_CREATE | IN_MOVED_TO) ? WATCH_ARRIVE : WATCH_LEAVE;
+	if (ev->len && ev->name[0] != '.' && !expected(w, e->folder, ev->name, op))
 		note(w, e->folder, WATCH_MESSAGES);
 }
 

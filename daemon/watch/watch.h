@@ -43,9 +43,15 @@ int watch_tree(struct watch *w, const char *dir, struct err *err);
 /* Stops watching the folder at path (its directories went away). */
 void watch_forget(struct watch *w, const char *path);
 
-/* The next event on name (a file name in new/ or cur/ of the folder at path)
- * within a few seconds is ours: drop it. */
-void watch_expect(struct watch *w, const char *path, const char *name);
+/* Which way a file is about to go. */
+enum watch_op {
+	WATCH_ARRIVE, /* created, or renamed to this name */
+	WATCH_LEAVE,  /* removed, or renamed away from this name */
+};
+/* The next event of kind op on name (a file name in new/ or cur/ of the
+ * watched folder at path) within a few seconds is ours: drop it. Nothing is
+ * noted for a folder not watched (no event will come to use it up). */
+void watch_expect(struct watch *w, const char *path, const char *name, enum watch_op op);
 /* Watches in use, for status and tests. */
 unsigned watch_count(const struct watch *w);
 

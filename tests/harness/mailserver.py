@@ -604,7 +604,10 @@ class MailServer:
             imapwire.check(conn.select(imapwire.quote(folder), readonly=True),
                            f"SELECT {folder}")
             data = imapwire.check(conn.uid("FETCH", imapwire.uid_set(uids), items), "FETCH")
-        msgs = [imapwire.parse_message(meta, lit) for meta, lit in imapwire.split_fetch(data)]
+        # Another session's flag change may come as a FETCH without UID among the
+        # answers: it is news, not one of the messages asked for.
+        msgs = [imapwire.parse_message(meta, lit) for meta, lit in imapwire.split_fetch(data)
+                if re.search(rb"\bUID \d+", meta)]
         return sorted(msgs, key=lambda m: m.uid)
 
     def message(self, user, folder, uid):

@@ -25,6 +25,20 @@ static void test_buf(void)
 	buf_free(&b);
 }
 
+static void test_json_string(void)
+{
+	struct buf b = { 0 };
+	buf_json_string(&b, "a\"b\\c\nd\x01 Entwürfe");
+	CHECK_STR(buf_str(&b), "\"a\\\"b\\\\c\\nd\\u0001 Entwürfe\"");
+	buf_reset(&b);
+	buf_json_string(&b, "bad \xff\xfe byte");
+	CHECK_STR(buf_str(&b), "\"bad ?? byte\"");
+	buf_reset(&b);
+	buf_json_string(&b, "\xed\xa0\x80"); /* a surrogate */
+	CHECK_STR(buf_str(&b), "\"???\"");
+	buf_free(&b);
+}
+
 static void test_err(void)
 {
 	struct err e = { 0 };
@@ -58,6 +72,7 @@ static void test_xasprintf(void)
 int main(void)
 {
 	RUN(test_buf);
+	RUN(test_json_string);
 	RUN(test_err);
 	RUN(test_log_levels);
 	RUN(test_xasprintf);

@@ -88,13 +88,20 @@ static void test_messages_and_echo(void)
 	/* our own rename, announced: no report */
 	s.n = 0;
 	snprintf(f, sizeof(f), "%s/cur/1.x.host:2,FS", b);
-	watch_expect(w, b, "1.x.host:2,S");
-	watch_expect(w, b, "1.x.host:2,FS");
+	watch_expect(w, b, "1.x.host:2,S", WATCH_LEAVE);
+	watch_expect(w, b, "1.x.host:2,FS", WATCH_ARRIVE);
+	watch_expect(w, "/not/watched", "x", WATCH_ARRIVE); /* noted nowhere */
 	CHECK_INT(rename(g, f), 0);
 	settle(&loop, &s);
 	CHECK_INT(s.n, 0);
 	/* the expectation is used up: a reader's rename back is reported */
 	CHECK_INT(rename(f, g), 0);
+	settle(&loop, &s);
+	CHECK_INT(s.n, 1);
+	/* a file we wrote that a reader then removes: the removal is not ours */
+	s.n = 0;
+	watch_expect(w, b, "1.x.host:2,S", WATCH_ARRIVE);
+	CHECK_INT(unlink(g), 0);
 	settle(&loop, &s);
 	CHECK_INT(s.n, 1);
 

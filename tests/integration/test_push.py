@@ -1,0 +1,226 @@
+"""The daemon keeps both sides in step as things happen: mail and flags from the server
+reach the Maildir, a reader's changes reach the server, without a poll in between; it
+survives a server restart and a watcher that lost events; it stops cleanly on SIGTERM in
+the middle of a sync and reloads on SIGHUP. Every wait has a deadline; nothing sleeps for
+a fixed time to let something happen."""
+
+import os
+import pathlib
+import signal
+import time
+
+import pytest
+
+# Polling is set far beyond any test's length: what arrives, arrived by push.
+POLL = 3600
+
+
+def wait_for(what, check, timeout=20.0, step=0.02):
+    deadline = time.monotonic() + timeout
+    while True:
+        value = check()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out after {timeout} s waiting for {what}")
+        time.sleep(step)
+
+
+def message(n, subject="push test"):
+    return (f"From: sender@example.test\r\nTo: alice@example.test\r\n"
+            f"Subject: {subject} {n}\r\nMessage-ID: <push-{n}-{time.time_ns()}@example.test>\r\n"
+            f"\r\nbody {n}\r\n").encode()
+
+
+def files(folder):
+    out = {}
+    for sub in ("new", "cur"):
+        d = pathlib.Path(folder) / sub
+        if d.is_dir():
+            for p in d.iterdir():
+                out[p.name] = p
+    return out
+
+
+def base(name):
+    return name.split(":2,")[0]
+
+
+def flags_of(name):
+    return name.split(":2,")[1] if ":2," in name else ""
+
+
+def log_has(daemon, text):
+    return text in daemon.stderr()
+
+
+def reset_server(mailserver):
+    """Alice's mailbox as new: the module's tests share one server."""
+    for f in mailserver.list_folders("alice"):
+        if f.name != "INBOX" and not f.special_use and "\\Noselect" not in f.attributes:
+            mailserver.delete_folder("alice", f.name)
+    mailserver.doveadm("expunge", "-u", "alice", "mailbox", "*", "all")
+
+
+@pytest.fixture
+def running(mf_env, mailserver):
+    """A daemon for alice, after its first sync (INBOX holds two messages)."""
+    reset_server(mailserver)
+    for n in range(2):
+        mailserver.deliver("alice", message(n))
+    mf_env.write_config(accounts=[mf_env.account(imap={"poll_interval": POLL})])
+    d = mf_env.daemon("-v")
+    inbox = mf_env.maildir()
+    wait_for("the first sync", lambda: len(files(inbox)) == 2)
+    wait_for("push to start", lambda: log_has(d, "event=push"))
+    return d
+
+
+def server_by_subject(mailserver, folder, subject):
+    return [m for m in mailserver.messages("alice", folder) if subject.encode() in m.raw]
+
+
+def test_server_changes_reach_the_maildir(mf_env, mailserver, running):
+    inbox = mf_env.maildir()
+    uid = mailserver.deliver("alice", message(7, "arrives"))
+    name = wait_for("the new message in the Maildir",
+                    lambda: [n for n, p in files(inbox).items() if b"arrives 7" in p.read_bytes()])
+    mailserver.set_flags("alice", "INBOX", uid, ["\\Flagged", "\\Seen"])
+    wait_for("the flags on the file",
+             lambda: any(flags_of(n) == "FS" for n in files(inbox) if base(n) == base(name[0])))
+    mailserver.expunge("alice", "INBOX", uid)
+    wait_for("the file to go",
+             lambda: not any(base(n) == base(name[0]) for n in files(inbox)))
+    assert len(files(inbox)) == 2
+
+
+def test_reader_changes_reach_the_server(mf_env, mailserver, running):
+    inbox = mf_env.maildir()
+    # a new file, as a local delivery would make it
+    tmp = inbox / "tmp" / "1.local.host"
+    tmp.write_bytes(message(9, "written locally"))
+    os.rename(tmp, inbox / "new" / "1.local.host")
+    wait_for("the upload", lambda: server_by_subject(mailserver, "INBOX", "written locally"))
+    # a flag change: the reader renames the file
+    name, path = sorted(files(inbox).items())[0]
+    os.rename(path, inbox / "cur" / (base(name) + ":2,FS"))
+    wait_for("the flag on the server", lambda: any(
+        {"\\Flagged", "\\Seen"} <= m.flags for m in mailserver.messages("alice", "INBOX")))
+    # a delete
+    before = len(mailserver.messages("alice", "INBOX"))
+    gone, gone_path = sorted(files(inbox).items())[-1]
+    os.unlink(gone_path)
+    wait_for("the expunge", lambda: len(mailserver.messages("alice", "INBOX")) == before - 1)
+    # our own writes did not come back as changes: the server holds exactly what we have
+    assert len(mailserver.messages("alice", "INBOX")) == len(files(inbox))
+
+
+def test_a_move_stays_a_move(mf_env, mailserver, running):
+    mailserver.create_folder("alice", "Archive2")
+    archive = mf_env.maildir(folder="Archive2")
+    wait_for("the new server folder's Maildir (NOTIFY names it)",
+             lambda: (archive / "cur").is_dir())
+    inbox = mf_env.maildir()
+    name, path = sorted(files(inbox).items())[0]
+    body = path.read_bytes()
+    os.rename(path, archive / "cur" / (base(name) + ":2,S"))
+    wait_for("the message in Archive2 on the server",
+             lambda: any(m.raw == body for m in mailserver.messages("alice", "Archive2")))
+    wait_for("the message gone from INBOX on the server",
+             lambda: not any(m.raw == body for m in mailserver.messages("alice", "INBOX")))
+    wait_for("the move in the log", lambda: "moves=1" in running.stderr())
+
+
+def test_new_folders_both_ways(mf_env, mailserver, running):
+    mailserver.create_folder("alice", "From server")
+    mailserver.deliver("alice", message(3, "in new folder"), folder="From server")
+    local = mf_env.maildir(folder="From server")
+    # NOTIFY names new folders; without it the next pass finds them
+    wait_for("the new server folder's message",
+             lambda: len(files(local)) == 1, timeout=30)
+    mine = mf_env.maildir(folder="Made locally")
+    for sub in ("tmp", "new", "cur"):
+        (mine / sub).mkdir(parents=True)
+    wait_for("the local folder on the server",
+             lambda: any(f.name == "Made locally" for f in mailserver.list_folders("alice")))
+
+
+def test_reconnects_after_a_server_restart(mf_env, mailserver, running):
+    inbox = mf_env.maildir()
+    mailserver.stop()
+    wait_for("the daemon to notice", lambda: log_has(running, "event=backoff"), timeout=60)
+    # a change made while the server is gone
+    name, path = sorted(files(inbox).items())[0]
+    os.rename(path, inbox / "cur" / (base(name) + ":2,F"))
+    mailserver.start()
+    wait_for("the flag pushed after the reconnect", lambda: any(
+        "\\Flagged" in m.flags for m in mailserver.messages("alice", "INBOX")), timeout=60)
+    mailserver.deliver("alice", message(11, "after restart"))
+    wait_for("push working again",
+             lambda: any(b"after restart" in p.read_bytes() for p in files(inbox).values()),
+             timeout=30)
+    assert running.proc.poll() is None
+
+
+def test_lost_watcher_events_mean_a_rescan(mf_env, mailserver):
+    reset_server(mailserver)
+    mf_env.write_config(accounts=[mf_env.account(imap={"poll_interval": POLL})])
+    inbox = mf_env.maildir()
+    # The kernel sizes an inotify queue when it is made: a tiny one for this
+    # daemon only (the setting is put back as soon as its watcher exists).
+    limit = pathlib.Path("/proc/sys/fs/inotify/max_queued_events")
+    old = limit.read_text()
+    try:
+        limit.write_text("16\n")
+        d = mf_env.daemon("-v")
+        wait_for("the watcher", lambda: log_has(d, "event=start maildir="))
+    finally:
+        limit.write_text(old)
+    wait_for("push to start", lambda: log_has(d, "event=push"))
+    # While the daemon is stopped nobody reads the queue: it overflows.
+    d.proc.send_signal(signal.SIGSTOP)
+    try:
+        for n in range(60):
+            tmp = inbox / "tmp" / f"{n}.burst.host"
+            tmp.write_bytes(message(100 + n, "burst"))
+            os.rename(tmp, inbox / "new" / f"{n}.burst.host")
+    finally:
+        d.proc.send_signal(signal.SIGCONT)
+    wait_for("the overflow", lambda: log_has(d, "watch-overflow"))
+    wait_for("all 60 on the server",
+             lambda: len(server_by_subject(mailserver, "INBOX", "burst")) == 60, timeout=60)
+
+
+def test_sigterm_in_the_middle_of_a_sync(mf_env, mailserver):
+    reset_server(mailserver)
+    items = [message(n, "bulk") for n in range(1500)]
+    mailserver.seed("alice", "INBOX", items)
+    mf_env.write_config(accounts=[mf_env.account(imap={"poll_interval": POLL})])
+    d = mf_env.daemon()
+    inbox = mf_env.maildir()
+    wait_for("the sync to be under way", lambda: len(files(inbox)) > 0, timeout=60)
+    started = time.monotonic()
+    assert d.stop(signal.SIGTERM, timeout=20) == 0
+    assert time.monotonic() - started < 10
+    # a restart finishes the job, with nothing twice
+    rc, out, err = mf_env.mailferryd("--once")
+    assert rc == 0, err
+    assert len(files(inbox)) == 1500
+    assert len(set(base(n) for n in files(inbox))) == 1500
+
+
+def test_sighup_reload(mf_env, mailserver, running):
+    config = mf_env.config_path
+    good = config.read_text().replace(f"poll_interval = {POLL}", "poll_interval = 600")
+    config.write_text(good)
+    running.proc.send_signal(signal.SIGHUP)
+    wait_for("the reload", lambda: log_has(running, "event=reload result=ok"))
+    config.write_text(good.replace("poll_interval", "poll_intervall"))
+    running.proc.send_signal(signal.SIGHUP)
+    wait_for("the refused reload", lambda: log_has(running, "event=reload result=failed"))
+    assert f"{config}:" in running.stderr() and "poll_intervall" in running.stderr()
+    # still working with the config it had
+    mailserver.deliver("alice", message(21, "after reload"))
+    wait_for("push after the reloads", lambda: any(
+        b"after reload" in p.read_bytes() for p in files(mf_env.maildir()).values()))
+    assert running.stop() == 0
