@@ -101,7 +101,10 @@ int check_run(uv_loop_t *loop, const struct config *cfg)
 	int rc = 0;
 	for (size_t i = 0; i < cfg->n_accounts; i++) {
 		struct check_item *it = &items[i];
-		fprintf(it->ok ? stdout : stderr, "%s\n", buf_str(&it->line));
+		struct buf shown = { 0 };
+		buf_put_visible(&shown, buf_str(&it->line)); /* it quotes servers */
+		fprintf(it->ok ? stdout : stderr, "%s\n", buf_str(&shown));
+		buf_free(&shown);
 		if (!it->ok)
 			rc = 1;
 		buf_free(&it->line);

@@ -62,7 +62,10 @@ int once_run(uv_loop_t *loop, const struct config *cfg, bool allow_mass_delete)
 	int rc = 0;
 	for (size_t i = 0; i < cfg->n_accounts; i++) {
 		struct once_account *oa = &accounts[i];
-		fprintf(oa->ok ? stdout : stderr, "%s\n", buf_str(&oa->line));
+		struct buf shown = { 0 };
+		buf_put_visible(&shown, buf_str(&oa->line)); /* it quotes servers */
+		fprintf(oa->ok ? stdout : stderr, "%s\n", buf_str(&shown));
+		buf_free(&shown);
 		rc |= !oa->ok;
 		buf_free(&oa->line);
 	}

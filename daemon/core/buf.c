@@ -93,6 +93,16 @@ void buf_json_string(struct buf *b, const char *s)
 	buf_putc(b, '"');
 }
 
+void buf_put_visible(struct buf *b, const char *s)
+{
+	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+		if (*p < 0x20 || *p == 0x7f)
+			buf_printf(b, "\\x%02x", *p);
+		else
+			buf_putc(b, (char)*p);
+	}
+}
+
 void buf_consume(struct buf *b, size_t n)
 {
 	BUG_ON(n > b->len);

@@ -18,6 +18,9 @@ void buf_printf(struct buf *b, const char *fmt, ...) __attribute__((format(print
 /* Appends s as a JSON string, quotes included (control characters escaped,
  * UTF-8 passed through). */
 void buf_json_string(struct buf *b, const char *s);
+/* Appends s with every control character (below 0x20, and 0x7f) written as
+ * \xNN: text from a server, safe to show on a terminal or in a log. */
+void buf_put_visible(struct buf *b, const char *s);
 /* Drops the first n bytes. */
 void buf_consume(struct buf *b, size_t n);
 void buf_reset(struct buf *b);

@@ -1,5 +1,7 @@
 #include "log.h"
 
+#include "buf.h"
+
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -80,18 +82,19 @@ void log_msg(enum log_level level, const char *fmt, ...)
 		n += (size_t)snprintf(line + n, sizeof(line) - n, ".%03ld %s ",
 				      (long)tv.tv_usec / 1000, names[level]);
 	}
+	char msg[4096];
 	va_list ap;
 	va_start(ap, fmt);
-	vsnprintf(line + n, sizeof(line) - n, fmt, ap);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	/* One write per line keeps lines whole when several processes share stderr;
-	 * a newline inside a message would forge a second log line, so flatten it. */
-	size_t len = strlen(line);
-	for (size_t i = n; i < len; i++)
-		if (line[i] == '\n' || line[i] == '\r')
-			line[i] = ' ';
-	if (len == sizeof(line) - 1)
-		len--;
-	line[len++] = '\n';
-	fwrite(line, 1, len, stderr);
+	/* Messages carry text from servers: a newline would forge a log line and
+	 * an escape sequence would drive the terminal, so control characters are
+	 * written out. One write per line keeps lines whole when several processes
+	 * share stderr. */
+	struct buf b = { 0 };
+	buf_append(&b, line, n);
+	buf_put_visible(&b, msg);
+	buf_putc(&b, '\n');
+	fwrite(b.data, 1, b.len, stderr);
+	buf_free(&b);
 }

@@ -138,6 +138,11 @@ bool imap_client_qresync(const struct imap_client *c)
 	return c->qresync;
 }
 
+const char *imap_client_account(const struct imap_client *c)
+{
+	return c->account;
+}
+
 const char *imap_client_name(const struct imap_client *c)
 {
 	return c->conn ? conn_name(c->conn) : "(closed)";
@@ -698,6 +703,9 @@ void client_fail(struct imap_client *c, const struct err *err)
 	c->state = CL_CLOSED;
 	struct err e = *err;
 	conn_free(&c->conn);
+	/* A response cut off in the middle of a body: its sink handles are
+	 * aborted now, while the owner's delivery batch still exists. */
+	imap_reader_reset(c->reader);
 	ENTER(c);
 	/* The owner hears first that the connection is gone: the callbacks of
 	 * the commands may hand the client back to it (sync/pool.c), which must

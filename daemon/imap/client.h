@@ -81,6 +81,8 @@ const struct imap_caps *imap_client_caps(const struct imap_client *c);
 bool imap_client_has(const struct imap_client *c, enum imap_cap cap);
 /* Extensions switched on by ENABLE (QRESYNC implies CONDSTORE). */
 bool imap_client_qresync(const struct imap_client *c);
+/* The account name given at creation, for messages. */
+const char *imap_client_account(const struct imap_client *c);
 /* "host:port", and the TLS version and cipher or "plaintext". */
 const char *imap_client_name(const struct imap_client *c);
 const char *imap_client_security(const struct imap_client *c);

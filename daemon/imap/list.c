@@ -55,8 +55,9 @@ static void on_list(void *ctx, struct imap_response *r)
 	size_t wire_len;
 	if (r->nargs < 3 || !imap_value_nstring(&r->args[1], &delim, NULL) ||
 	    !(wire = imap_value_astring(&r->args[2], &wire_len))) {
-		log_warn("account=%s ignoring a malformed LIST response: %s",
-			 imap_client_name(req->c), imap_response_line(r));
+		log_warn("account=%s server=%s ignoring a malformed LIST response: %s",
+			 imap_client_account(req->c), imap_client_name(req->c),
+			 imap_response_line(r));
 		return;
 	}
 	struct buf name = { 0 };
@@ -65,9 +66,10 @@ static void on_list(void *ctx, struct imap_response *r)
 	if (inbox) {
 		buf_puts(&name, "INBOX");
 	} else if (imap_utf7_decode(&name, wire, wire_len, &e) < 0) {
-		log_warn("server=%s skipping folder \"%s\": its name is not valid modified UTF-7 "
-			 "(%s)",
-			 imap_client_name(req->c), wire, e.msg);
+		log_warn("account=%s server=%s skipping folder \"%s\": its name is not valid "
+			 "modified UTF-7 (%s)",
+			 imap_client_account(req->c), imap_client_name(req->c), wire, e.msg);
+		buf_free(&name);
 		return;
 	}
 	if (find(&req->list, inbox ? "INBOX" : wire)) {

@@ -102,6 +102,10 @@ static void plan_server_folders(const struct account_conf *a,
 				buf_free(&rel);
 				continue;
 			}
+			if (!k && strchr(buf_str(&rel), '%'))
+				log_info("account=%s folder=\"%s\" (\"%s\" on the wire) is kept locally "
+					 "as \"%s\": its name has characters a path cannot hold safely",
+					 a->name, f->name, f->wire, buf_str(&rel));
 			struct folder_entry *e = add(set, f->name, buf_str(&rel));
 			buf_free(&rel);
 			e->attrs = f->attrs;
