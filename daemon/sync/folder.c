@@ -218,7 +218,11 @@ static void on_untagged(void *ctx, struct imap_response *r)
 		else if (imap_response_code_is(r, "UIDNEXT") &&
 			 imap_value_number(&r->code_args[0], &n))
 			job->uidnext = (uint32_t)n;
-		else if (imap_response_code_is(r, "HIGHESTMODSEQ") &&
+		/* SELECT's only. Dovecot reports a new HIGHESTMODSEQ after every later
+		 * change too (ours, another client's, an APPEND a killed run left in
+		 * flight), and the folder row must keep the modseq its listing is as
+		 * of: a change after it would otherwise never show in a delta. */
+		else if (imap_response_code_is(r, "HIGHESTMODSEQ") && job->phase == 0 &&
 			 imap_value_number(&r->code_args[0], &n))
 			job->highestmodseq = n;
 		else if (imap_response_code_is(r, "PERMANENTFLAGS")) {
