@@ -1,5 +1,6 @@
 #include "account.h"
 
+#include "hooks.h"
 #include "core/log.h"
 #include "core/xalloc.h"
 #include "state/state.h"
@@ -39,6 +40,9 @@ struct account {
 	uv_loop_t *loop;
 	const struct account_conf *conf;
 	const struct general_conf *general;
+	struct account_events ev;
+	struct hook *new_mail_hook, *post_sync_hook;
+	bool passed_once;
 	struct state *st;
 	struct sync_pool *pool;
 	struct push *push;
@@ -271,6 +275,13 @@ static void on_pass(void *ctx, const struct pass_result *r)
 	}
 	a->in_pass = NULL;
 	refresh_watches(a);
+	if (r->sum.down)
+		hook_trigger(a->new_mail_hook, r->sum.down, buf_str(&r->new_mail));
+	hook_trigger(a->post_sync_hook, 0, NULL);
+	bool first = !a->passed_once;
+	a->passed_once = true;
+	if (a->ev.passed)
+		a->ev.passed(a->ev.ctx, a, first);
 	/* A folder's own trouble (a refusal, a full disk) waits for the next
 	 * event or poll; the server or the network gone means a reconnect. */
 	if (r->rc < 0 && (r->err.cls == ERR_TEMP || r->err.cls == ERR_AUTH) &&
@@ -363,12 +374,15 @@ static void on_poll(uv_timer_t *t)
 /* ---- life ---- */
 
 struct account *account_new(uv_loop_t *loop, const struct account_conf *conf,
-			    const struct general_conf *general)
+			    const struct general_conf *general, const struct account_events *ev)
 {
 	struct account *a = xcalloc(1, sizeof(*a));
 	a->loop = loop;
 	a->conf = conf;
 	a->general = general;
+	a->ev = *ev;
+	a->new_mail_hook = hook_new(loop, conf->name, "new-mail", conf->new_mail_command);
+	a->post_sync_hook = hook_new(loop, conf->name, "post-sync", conf->post_sync_command);
 	uv_timer_t *timers[] = { &a->debounce, &a->poll, &a->retry, &a->clock };
 	for (size_t i = 0; i < ARRAY_SIZE(timers); i++) {
 		uv_timer_init(loop, timers[i]);
@@ -383,6 +397,9 @@ void account_start(struct account *a)
 	if (state_open(a->general->state_dir, a->conf->name, &a->st, &err) < 0) {
 		log_error("account=%s not started: %s", a->conf->name, err.msg);
 		a->last_err = err;
+		a->passed_once = true;
+		if (a->ev.passed)
+			a->ev.passed(a->ev.ctx, a, true);
 		return;
 	}
 	a->started = true;
@@ -459,6 +476,8 @@ void account_stop(struct account *a, void (*done)(void *ctx), void *ctx)
 	uv_timer_stop(&a->clock);
 	push_free(&a->push);
 	watch_free(&a->watch);
+	hook_free(&a->new_mail_hook);
+	hook_free(&a->post_sync_hook);
 	if (!a->running) {
 		finish_stop(a);
 		return;

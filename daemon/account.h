@@ -14,9 +14,16 @@
 
 struct account;
 
-/* conf and general are borrowed until account_stop's callback. */
+/* What the daemon hears of an account. */
+struct account_events {
+	/* A pass ended (first: the account's first one, whatever its result). */
+	void (*passed)(void *ctx, struct account *a, bool first);
+	void *ctx;
+};
+
+/* conf and general are borrowed until account_stop's callback; ev is copied. */
 struct account *account_new(uv_loop_t *loop, const struct account_conf *conf,
-			    const struct general_conf *general);
+			    const struct general_conf *general, const struct account_events *ev);
 /* Opens the state and starts the first sync. */
 void account_start(struct account *a);
 /* Stops everything: a running sync is cut short (its commands fail; nothing

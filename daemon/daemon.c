@@ -2,7 +2,9 @@
 
 #include "account.h"
 #include "control.h"
+#include "core/buf.h"
 #include "core/log.h"
+#include "notify.h"
 #include "core/xalloc.h"
 
 #include <signal.h>
@@ -21,14 +23,43 @@ struct daemon {
 	struct config *retired; /* the config of the accounts a reload stops */
 	struct config *pending; /* a config that arrived while a reload was under way */
 	bool exiting, reloading;
+	size_t first_passes; /* accounts whose first pass ended: READY once all did */
 	int status;
 };
+
+/* The one-line summary systemd shows: each account's state. */
+static void update_status(struct daemon *d)
+{
+	struct buf b = { 0 };
+	for (size_t i = 0; i < d->naccounts; i++) {
+		struct account_status s;
+		account_status(d->accounts[i], &s);
+		buf_printf(&b, "%s%s: %s", i ? ", " : "", s.name, s.state);
+		if (strcmp(s.push, "none") != 0)
+			buf_printf(&b, " (%s)", s.push);
+	}
+	notify_status("%s", d->naccounts ? buf_str(&b) : "no accounts");
+	buf_free(&b);
+}
+
+/* READY=1 once every account's first pass ended: the first connections are
+ * made (or failed and backing off, which must not keep the unit starting). */
+static void on_passed(void *ctx, struct account *a, bool first)
+{
+	struct daemon *d = ctx;
+	(void)a;
+	if (first && ++d->first_passes == d->naccounts)
+		notify_ready();
+	update_status(d);
+}
 
 static void start_accounts(struct daemon *d)
 {
 	const struct config *cfg = *d->cfg;
+	struct account_events ev = { on_passed, d };
 	d->accounts = xcalloc(cfg->n_accounts + 1, sizeof(*d->accounts));
 	d->naccounts = 0;
+	d->first_passes = 0;
 	for (size_t i = 0; i < cfg->n_accounts; i++) {
 		const struct account_conf *ac = &cfg->accounts[i];
 		if (!ac->imap) {
@@ -36,10 +67,14 @@ static void start_accounts(struct daemon *d)
 				 ac->name);
 			continue;
 		}
-		struct account *a = account_new(d->loop, ac, &cfg->general);
-		d->accounts[d->naccounts++] = a;
-		account_start(a);
+		d->accounts[d->naccounts++] = account_new(d->loop, ac, &cfg->general, &ev);
 	}
+	size_t n = d->naccounts;
+	for (size_t i = 0; i < n; i++)
+		account_start(d->accounts[i]);
+	if (n == 0)
+		notify_ready();
+	update_status(d);
 }
 
 static void close_signals(struct daemon *d)
@@ -60,6 +95,7 @@ static void on_account_stopped(void *ctx)
 	d->naccounts = 0;
 	if (d->exiting) {
 		close_signals(d);
+		notify_stop();
 		return;
 	}
 	config_free(&d->retired);
@@ -86,6 +122,7 @@ static void stop(void *ctx)
 	if (d->exiting)
 		return;
 	d->exiting = true;
+	notify_stopping();
 	uv_signal_stop(&d->sigterm);
 	uv_signal_stop(&d->sigint);
 	uv_signal_stop(&d->sighup);
@@ -120,6 +157,7 @@ static int reload(void *ctx, struct err *err)
 		log_info("event=reload result=ok accounts=%zu", fresh->n_accounts);
 		return 0;
 	}
+	notify_reloading();
 	d->retired = *d->cfg;
 	*d->cfg = fresh;
 	if (d->forced_level < 0)
@@ -150,9 +188,12 @@ int daemon_run(uv_loop_t *loop, struct config **cfg, const char *path, int force
 {
 	struct daemon d = { .loop = loop, .cfg = cfg, .path = path, .forced_level = forced_level };
 	struct err err;
+	notify_start(loop);
 	d.control = control_start(loop, (*cfg)->general.control_socket, &control_ops, &d, &err);
 	if (!d.control) {
 		log_error("event=start result=failed %s", err.msg);
+		notify_status("not started: %s", err.msg);
+		notify_stop();
 		return 1;
 	}
 	uv_signal_init(loop, &d.sigterm);

@@ -72,6 +72,7 @@ static void finish(struct pass *p)
 	state_folder_list_free(&p->known, p->nknown);
 	imap_folder_list_free(&p->server);
 	p->done(p->ctx, &p->res);
+	buf_free(&p->res.new_mail);
 	free(p);
 }
 
@@ -100,6 +101,11 @@ static void on_folder_done(void *ctx, int rc, const struct err *err,
 		record_failure(p, rc, err);
 	add_stats(&p->res.sum, stats);
 	p->res.folders++;
+	if (stats->down) {
+		if (p->res.new_mail.len)
+			buf_putc(&p->res.new_mail, '\n');
+		buf_puts(&p->res.new_mail, pj->row.name);
+	}
 	if (stats->down || stats->up || stats->flags_local || stats->flags_remote ||
 	    stats->del_local || stats->del_remote)
 		log_info("account=%s folder=\"%s\" event=synced down=%u up=%u flags=%u deletes=%u",

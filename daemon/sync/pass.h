@@ -7,6 +7,7 @@
 #define MF_SYNC_PASS_H
 
 #include "config/config.h"
+#include "core/buf.h"
 #include "state/state.h"
 #include "sync/folder.h"
 #include "sync/pool.h"
@@ -35,6 +36,7 @@ struct pass_result {
 	unsigned moves;		  /* moves made by the reader, carried out as UID MOVE */
 	struct folder_stats sum;  /* totals over the folders */
 	uint64_t ms;		  /* wall time */
+	struct buf new_mail;	  /* folders that got new messages, one per line */
 };
 
 typedef void (*pass_done_cb)(void *ctx, const struct pass_result *r);
