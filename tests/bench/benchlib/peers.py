@@ -20,7 +20,6 @@ class Tool:
     """One tool's files under `home` (config, Maildir, sync state) and its command."""
 
     name = None
-    label = None
     notes = None  # what the verification has to allow for
 
     def __init__(self, home, srv, user):
@@ -64,7 +63,7 @@ class Tool:
         raise NotImplementedError
 
     @classmethod
-    def version(cls, **kw):
+    def version(cls):
         raise NotImplementedError
 
 
@@ -85,7 +84,6 @@ def _debian_version(package):
 
 class Mailferry(Tool):
     name = "mailferry"
-    label = "mailferryd --once"
     config_name = "mailferry.conf"
     binary = None  # set by run
 
@@ -131,7 +129,6 @@ accounts = (
 
 class Mbsync(Tool):
     name = "mbsync"
-    label = "mbsync -a"
     config_name = "mbsyncrc"
 
     def command(self):
@@ -185,7 +182,6 @@ SyncState {self.state}/
 
 class Offlineimap(Tool):
     name = "offlineimap"
-    label = "offlineimap -o"
     config_name = "offlineimaprc"
 
     def command(self):
