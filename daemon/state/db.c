@@ -62,6 +62,11 @@ static const char *const sql_text[SQL_COUNT_] = {
 	[SQL_MSG_SETTLE_BASE] = "UPDATE message SET " SETTLE_SET " WHERE folder = ?1 AND base = ?2",
 	[SQL_MSG_DELETE_UID] = "DELETE FROM message WHERE folder = ?1 AND uid = ?2",
 	[SQL_MSG_DELETE_BASE] = "DELETE FROM message WHERE folder = ?1 AND base = ?2",
+	[SQL_POP3_LOAD] = "SELECT uidl, base, size, fetched, state FROM pop3 ORDER BY uidl",
+	[SQL_POP3_ADD] = "INSERT INTO pop3 (uidl, base, size, fetched, state)"
+			 " VALUES (?1, ?2, ?3, ?4, ?5)",
+	[SQL_POP3_SETTLE] = "UPDATE pop3 SET state = 0 WHERE uidl = ?1",
+	[SQL_POP3_DELETE] = "DELETE FROM pop3 WHERE uidl = ?1",
 };
 
 static int errno_of(int rc, enum err_class *cls)

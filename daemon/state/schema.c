@@ -56,6 +56,14 @@ static const char *const migrations[] = {
 	"CREATE UNIQUE INDEX message_base ON message (base, folder);"
 	"CREATE INDEX message_msgid ON message (msgid, size) WHERE msgid IS NOT NULL;"
 	"CREATE INDEX message_pending ON message (state) WHERE state <> 0;",
+	/* 2: POP3 accounts remember what they fetched. */
+	"CREATE TABLE pop3 ("
+	"  uidl TEXT PRIMARY KEY," /* the server's unique-id, or sha256:HEX */
+	"  base TEXT NOT NULL UNIQUE," /* Maildir base name in INBOX */
+	"  size INTEGER NOT NULL," /* octets as LIST counts them */
+	"  fetched INTEGER NOT NULL," /* Unix seconds */
+	"  state INTEGER NOT NULL DEFAULT 0 CHECK (state IN (0, 1))" /* 1: downloading */
+	") WITHOUT ROWID;",
 };
 _Static_assert(ARRAY_SIZE(migrations) == STATE_SCHEMA_VERSION, "one step per version");
 

@@ -59,7 +59,7 @@
 #include <time.h>
 
 /* The schema this build writes; older files are migrated at open. */
-#define STATE_SCHEMA_VERSION 1
+#define STATE_SCHEMA_VERSION 2
 
 struct state;
 
@@ -211,5 +211,41 @@ int state_msg_set_flags(struct state *st, int64_t folder, struct state_key k, ui
 int state_msg_settle(struct state *st, int64_t folder, struct state_key k, uint32_t uid,
 		     struct err *err);
 int state_msg_delete(struct state *st, int64_t folder, struct state_key k, struct err *err);
+
+/* POP3 accounts: one row per message fetched from the server (schema
+ * version 2), by the server's unique-id, so nothing is fetched twice. The
+ * same two states as a download: STATE_DOWNLOADING is committed after the
+ * message was written to tmp/ and before its rename into new/ (recovery: a
+ * file with this base name in the INBOX -> state_pop3_settle; none -> delete
+ * the row, the message is fetched again); STATE_SYNCED once it is durable
+ * in the Maildir. Only then may it be deleted from the server (DELE), and
+ * its row goes when the server no longer lists it. docs/STATE.md has the
+ * crash table. */
+struct state_pop3 {
+	char *uidl;	 /* the server's unique-id (UIDL); "sha256:HEX" of the message
+			  * for a server without UIDL (docs/POP3.md) */
+	char *base;	 /* Maildir base name in the account's INBOX */
+	uint64_t size;	 /* octets as the server's LIST counts them */
+	int64_t fetched; /* Unix seconds when the row was recorded */
+	enum state_msg_state state; /* STATE_DOWNLOADING or STATE_SYNCED */
+};
+
+/* All rows, sorted by uidl (strcmp order). A zeroed struct is empty. */
+struct state_pop3_list {
+	struct state_pop3 *v;
+	size_t n;
+};
+
+/* Reads every row into *out (its old content is freed). */
+int state_pop3_load(struct state *st, struct state_pop3_list *out, struct err *err);
+/* The row with this unique-id (binary search), or NULL. */
+const struct state_pop3 *state_pop3_find(const struct state_pop3_list *l, const char *uidl);
+void state_pop3_list_free(struct state_pop3_list *l);
+/* -EEXIST when the unique-id or the base name has a row already. */
+int state_pop3_add(struct state *st, const struct state_pop3 *m, struct err *err);
+/* STATE_DOWNLOADING -> STATE_SYNCED. -ENOENT when there is no such row. */
+int state_pop3_settle(struct state *st, const char *uidl, struct err *err);
+/* -ENOENT when there is no such row. */
+int state_pop3_delete(struct state *st, const char *uidl, struct err *err);
 
 #endif
