@@ -242,10 +242,43 @@ static void on_remote_deleted(void *ctx, const struct imap_reply *reply)
 	fail_or_next(job, rc, &e);
 }
 
-/* A local delete: moved to the Trash folder (delete = "trash") or marked
- * \Deleted and expunged. UID EXPUNGE (UIDPLUS) touches only these UIDs; a
- * plain EXPUNGE also removes other messages marked \Deleted, which readers
- * show as deleted already. */
+/* Marks the UIDs \Deleted and expunges them. UID EXPUNGE (UIDPLUS) touches
+ * only these UIDs; a plain EXPUNGE also removes other messages marked
+ * \Deleted, which readers show as deleted already. */
+static void expunge_uids(struct folder_job *job, const struct uid_vec *uids)
+{
+	job_send_uid_sets(job, uids->v, uids->n, "UID STORE", " +FLAGS.SILENT (\\Deleted)",
+			  on_remote_deleted);
+	if (imap_client_has(job->imap, CAP_UIDPLUS)) {
+		job_send_uid_sets(job, uids->v, uids->n, "UID EXPUNGE", "", on_remote_deleted);
+	} else {
+		job->inflight++;
+		imap_cmd_send(imap_cmd_new(job->imap, "EXPUNGE"), on_remote_deleted, job);
+	}
+}
+
+/* The copies are in the Trash folder: now the originals may go. Not before:
+ * with a refused COPY (a full Trash, say) the expunge would remove the only
+ * copy of the message. */
+static void on_trash_copied(void *ctx, const struct imap_reply *reply)
+{
+	struct folder_job *job = ctx;
+	if (reply->status != IMAP_STATUS_OK)
+		job_command_failed(job, reply);
+	if (--job->inflight > 0)
+		return;
+	if (job->rc < 0) {
+		job_step_done(job); /* rows stay: the next sync deletes again */
+		return;
+	}
+	struct uid_vec uids = { 0 };
+	collect_uids(job, OP_DELETE_REMOTE, 0, 0, &uids);
+	expunge_uids(job, &uids);
+	free(uids.v);
+}
+
+/* A local delete: moved to the Trash folder (delete = "trash"; UID MOVE, or
+ * COPY and then expunge where MOVE is missing) or expunged. */
 void apply_delete_remote(struct folder_job *job)
 {
 	struct uid_vec uids = { 0 };
@@ -263,21 +296,12 @@ void apply_delete_remote(struct folder_job *job)
 	if (to_trash && imap_quote_mailbox(&target, trash, strlen(trash), 0, &e) < 0)
 		to_trash = false;
 	char *after = xasprintf(" %s", buf_str(&target));
-	bool uidplus = imap_client_has(job->imap, CAP_UIDPLUS);
-	if (to_trash && imap_client_has(job->imap, CAP_MOVE)) {
+	if (to_trash && imap_client_has(job->imap, CAP_MOVE))
 		job_send_uid_sets(job, uids.v, uids.n, "UID MOVE", after, on_remote_deleted);
-	} else {
-		if (to_trash)
-			job_send_uid_sets(job, uids.v, uids.n, "UID COPY", after, on_remote_deleted);
-		job_send_uid_sets(job, uids.v, uids.n, "UID STORE", " +FLAGS.SILENT (\\Deleted)",
-				  on_remote_deleted);
-		if (uidplus)
-			job_send_uid_sets(job, uids.v, uids.n, "UID EXPUNGE", "", on_remote_deleted);
-		else {
-			job->inflight++;
-			imap_cmd_send(imap_cmd_new(job->imap, "EXPUNGE"), on_remote_deleted, job);
-		}
-	}
+	else if (to_trash)
+		job_send_uid_sets(job, uids.v, uids.n, "UID COPY", after, on_trash_copied);
+	else
+		expunge_uids(job, &uids);
 	free(after);
 	buf_free(&target);
 	free(uids.v);
