@@ -26,6 +26,7 @@ struct folder_ctx {
 	bool allow_mass_delete;
 	bool force_scan; /* do not trust the Maildir's directory times */
 	struct watch *watch; /* told of our own file changes, so they do not echo; may be NULL */
+	unsigned hold_copies_ms; /* see sync/transfer.c held_as_copy; 0: upload at once */
 };
 
 struct folder_stats {
@@ -33,6 +34,7 @@ struct folder_stats {
 	unsigned flags_local, flags_remote;
 	unsigned del_local, del_remote;
 	size_t guarded; /* deletes held back by the mass-deletion guard */
+	unsigned held;	/* uploads held back: maybe half of a move */
 	unsigned messages, unread;
 };
 

@@ -88,6 +88,7 @@ static void add_stats(struct folder_stats *sum, const struct folder_stats *s)
 	sum->del_local += s->del_local;
 	sum->del_remote += s->del_remote;
 	sum->guarded += s->guarded;
+	sum->held += s->held;
 	sum->messages += s->messages;
 	sum->unread += s->unread;
 }
@@ -176,7 +177,9 @@ static void start_jobs(struct pass *p)
 				 p->a->name, pj->row.name);
 			continue;
 		}
-		if (!wanted(p, pj->row.name) || unchanged(p, pj)) {
+		/* A folder named by an event is synced whatever LIST-STATUS says:
+		 * Dovecot's answer can lag behind the change the event reports. */
+		if (!wanted(p, pj->row.name) || (!p->opts.only && unchanged(p, pj))) {
 			p->res.skipped++;
 			p->res.sum.messages += pj->row.messages;
 			p->res.sum.unread += pj->row.unread;
@@ -191,6 +194,7 @@ static void start_jobs(struct pass *p)
 			.allow_mass_delete = p->opts.allow_mass_delete,
 			.force_scan = p->opts.force_scan,
 			.watch = p->opts.watch,
+			.hold_copies_ms = p->opts.hold_copies_ms,
 		};
 		pj->job = folder_job_new(&fc, release_after, pj);
 		struct pool_user user = folder_job_user(pj->job);

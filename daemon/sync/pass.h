@@ -25,6 +25,9 @@ struct pass_opts {
 	bool force_scan;
 	/* The daemon's Maildir watcher, told of the engine's own changes. */
 	struct watch *watch;
+	/* The daemon holds fresh copies of known messages this long (a move
+	 * may be arriving in two halves); --once does not wait. */
+	unsigned hold_copies_ms;
 };
 
 struct pass_result {

@@ -13,6 +13,8 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <time.h>
 
 /* A batch is made durable when it holds this many messages or bytes. */
 #define BATCH_MESSAGES 256
@@ -271,6 +273,38 @@ static int prepare_upload(struct folder_job *job, struct upload *u, struct err *
 	return rc;
 }
 
+/* A reader's move between folders can reach us in two halves: the copy in
+ * the new folder first, the original's removal later (neomutt removes it
+ * when the old folder is synced, possibly seconds after). A fresh file whose
+ * Message-ID the state knows elsewhere waits a little (hold_copies_ms), so
+ * the next pass sees both halves and moves it; a copy that stays a copy is
+ * uploaded when the hold is over. */
+static bool held_as_copy(struct folder_job *job, const struct upload *u)
+{
+	if (!job->fc.hold_copies_ms || !u->id.message_id[0])
+		return false;
+	const struct maildir_entry *f = job_find_file(job, u->a->base);
+	char *path = xasprintf("%s/%s/%s", job->fc.local_path, f->in_new ? "new" : "cur", f->file);
+	struct stat st;
+	int rc = stat(path, &st);
+	free(path);
+	struct timespec now;
+	clock_gettime(CLOCK_REALTIME, &now);
+	int64_t age_ms = (int64_t)(now.tv_sec - st.st_ctim.tv_sec) * 1000 +
+			 (now.tv_nsec - st.st_ctim.tv_nsec) / 1000000;
+	if (rc < 0 || age_ms >= (int64_t)job->fc.hold_copies_ms)
+		return false;
+	struct state_msgs twins = { 0 };
+	bool known = state_msg_find_msgid(job->fc.st, u->id.message_id, 0, &twins, NULL) == 0 &&
+		     twins.n > 0;
+	state_msgs_free(&twins);
+	if (known)
+		log_debug("account=%s folder=\"%s\" event=hold file=%s: a copy of a message "
+			  "elsewhere, maybe half of a move",
+			  job->acct, job->name, f->file);
+	return known;
+}
+
 /* The intent, before APPEND: a crash after the server took the message is
  * then resolved by finding it there, not by sending it twice. */
 static int record_intents(struct folder_job *job, struct err *e)
@@ -423,6 +457,9 @@ static void upload_window(struct folder_job *job)
 		} else if (rc < 0) {
 			job_fail(job, rc, &e);
 			return;
+		} else if (a->row == PLAN_NONE && held_as_copy(job, u)) {
+			u->failed = true;
+			job->stats.held++;
 		}
 	}
 	if (job->nuploads == 0) {

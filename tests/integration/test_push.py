@@ -118,8 +118,11 @@ def test_reader_changes_reach_the_server(mf_env, mailserver, running):
 def test_a_move_stays_a_move(mf_env, mailserver, running):
     mailserver.create_folder("alice", "Archive2")
     archive = mf_env.maildir(folder="Archive2")
-    wait_for("the new server folder's Maildir (NOTIFY names it)",
-             lambda: (archive / "cur").is_dir())
+    # A reader moves into a folder it sees; a move into a folder that is being
+    # created that very moment may become an upload and a delete (see
+    # docs/SYNC.md, rule 11).
+    wait_for("the new server folder watched (NOTIFY names it)",
+             lambda: 'folder="Archive2" event=watching' in running.stderr())
     inbox = mf_env.maildir()
     name, path = sorted(files(inbox).items())[0]
     body = path.read_bytes()
@@ -129,6 +132,30 @@ def test_a_move_stays_a_move(mf_env, mailserver, running):
     wait_for("the message gone from INBOX on the server",
              lambda: not any(m.raw == body for m in mailserver.messages("alice", "INBOX")))
     wait_for("the move in the log", lambda: "moves=1" in running.stderr())
+
+
+def test_a_save_in_two_halves_is_a_move(mf_env, mailserver, running):
+    """neomutt's save: a rewritten copy in the other folder now, the original
+    removed only when the reader syncs its folder, seconds later."""
+    archive = mf_env.maildir(folder="Archive")
+    wait_for("Archive watched", lambda: 'folder="Archive" event=watching' in running.stderr())
+    inbox = mf_env.maildir()
+    name, path = sorted(files(inbox).items())[0]
+    original = path.read_bytes()
+    assert [m.raw for m in mailserver.messages("alice", "INBOX") if m.raw == original]
+    raw = original.replace(b"\r\n", b"\n")
+    head, body = raw.split(b"\n\n", 1)
+    copy = head + b"\nContent-Length: %d\n\n" % len(body) + body
+    tmp = archive / "tmp" / "1.neomutt.host"
+    tmp.write_bytes(copy)
+    os.rename(tmp, archive / "cur" / "1.neomutt.host:2,S")
+    time.sleep(1.5)  # the reader's own delay, not a wait for us
+    os.unlink(path)
+    wait_for("the move", lambda: "moves=1" in running.stderr())
+    # Moved on the server, not uploaded: the server's own bytes, not the rewrite.
+    [moved] = mailserver.messages("alice", "Archive")
+    assert moved.raw == original
+    assert len(mailserver.messages("alice", "INBOX")) == 1
 
 
 def test_new_folders_both_ways(mf_env, mailserver, running):
