@@ -36,6 +36,10 @@ struct maildir_digest {
 	bool pending_cr; /* a CR ended the last piece: LF may follow */
 	unsigned char ws[WS_CAP];
 	size_t ws_len;
+	/* Bytes for main, gathered so that SHA-256 is fed in large pieces rather
+	 * than a word at a time (it cost a tenth of a bulk download's CPU). */
+	unsigned char staged[8192];
+	size_t staged_len;
 };
 
 static EVP_MD_CTX *hash_new(void)
@@ -56,6 +60,25 @@ static void hash(EVP_MD_CTX *c, const void *p, size_t n)
 {
 	if (EVP_DigestUpdate(c, p, n) != 1)
 		BUG("EVP_DigestUpdate failed");
+}
+
+static void main_flush(struct maildir_digest *d)
+{
+	if (d->staged_len)
+		hash(d->main, d->staged, d->staged_len);
+	d->staged_len = 0;
+}
+
+static void main_add(struct maildir_digest *d, const void *p, size_t n)
+{
+	if (d->staged_len + n > sizeof(d->staged))
+		main_flush(d);
+	if (n > sizeof(d->staged)) {
+		hash(d->main, p, n);
+		return;
+	}
+	memcpy(d->staged + d->staged_len, p, n);
+	d->staged_len += n;
 }
 
 struct maildir_digest *maildir_digest_new(void)
@@ -148,6 +171,7 @@ static void header_byte(struct maildir_digest *d, char c)
 static void ws_spill(struct maildir_digest *d)
 {
 	if (!d->in_tail) {
+		main_flush(d);
 		if (EVP_MD_CTX_copy_ex(d->tail, d->main) != 1)
 			BUG("EVP_MD_CTX_copy_ex failed");
 		d->in_tail = true;
@@ -173,7 +197,7 @@ static void ws_flush(struct maildir_digest *d)
 		d->tail = t;
 		d->in_tail = false;
 	} else if (d->ws_len) {
-		hash(d->main, d->ws, d->ws_len);
+		main_add(d, d->ws, d->ws_len);
 	}
 	d->ws_len = 0;
 }
@@ -199,7 +223,7 @@ static void body_feed(struct maildir_digest *d, const unsigned char *p, size_t n
 			j++;
 		if (j > i) {
 			ws_flush(d);
-			hash(d->main, p + i, j - i);
+			main_add(d, p + i, j - i);
 			i = j;
 			continue;
 		}
@@ -239,6 +263,7 @@ void maildir_digest_end(struct maildir_digest *d, struct maildir_ident *out)
 	memcpy(out->message_id, d->id + a, b - a);
 	out->message_id[b - a] = '\0';
 	/* White space still held back (ws[], tail) is the ignored end of the body. */
+	main_flush(d);
 	if (EVP_DigestFinal_ex(d->main, out->body_hash, NULL) != 1)
 		BUG("EVP_DigestFinal_ex failed");
 }
