@@ -59,7 +59,12 @@ static void finish(struct folder_job *job)
 	if (job->imap)
 		imap_client_set_sink(job->imap, NULL);
 	struct err e = job->err;
-	if (job->rc < 0)
+	/* Maildir errors name the folder already ("INBOX: disk full ..."). */
+	size_t n = strlen(job->name);
+	bool named = strncmp(e.msg, job->name, n) == 0 && e.msg[n] == ':';
+	if (job->rc < 0 && named)
+		snprintf(e.msg, sizeof(e.msg), "folder %.*s", (int)sizeof(e.msg) - 8, job->err.msg);
+	else if (job->rc < 0)
 		err_prefix(&e, "folder %s", job->name);
 	job->done(job->done_ctx, job->rc, job->rc < 0 ? &e : NULL, &job->stats);
 	job_free(job);
