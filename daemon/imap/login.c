@@ -3,21 +3,14 @@
  * at what is known and sends what is still missing. */
 #include "imap/client_priv.h"
 
+#include "core/base64.h"
 #include "core/log.h"
 #include "core/xalloc.h"
 
-#include <openssl/evp.h>
 #include <stdio.h>
 #include <string.h>
 
 static void next_step(struct imap_client *c);
-
-static char *base64(const char *p, size_t n)
-{
-	char *out = xmalloc(4 * ((n + 2) / 3) + 1);
-	EVP_EncodeBlock((unsigned char *)out, (const unsigned char *)p, (int)n);
-	return out;
-}
 
 /* The tagged text of a refusal, without its tag. */
 static const char *refusal(const struct imap_reply *reply)
@@ -85,7 +78,7 @@ static char *sasl_initial(struct imap_client *c)
 				c->sc->host, c->sc->port, secret);
 		n = strlen(raw);
 	}
-	char *b64 = base64(raw, n);
+	char *b64 = base64_encode(raw, n);
 	explicit_bzero(raw, n);
 	free(raw);
 	return b64;
@@ -101,7 +94,7 @@ static char *on_auth_continue(void *ctx, const struct imap_response *r)
 	unsigned step = c->sasl_step++;
 	if (strcmp(c->auth_mech, "LOGIN") == 0 && step < 2) {
 		const char *s = step == 0 ? c->sc->user : c->secret;
-		return base64(s, strlen(s));
+		return base64_encode(s, strlen(s));
 	}
 	return step == 0 ? sasl_initial(c) : xstrdup("");
 }

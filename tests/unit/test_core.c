@@ -1,4 +1,5 @@
 #include "check.h"
+#include "core/base64.h"
 #include "core/buf.h"
 #include "core/err.h"
 #include "core/log.h"
@@ -23,6 +24,21 @@ static void test_buf(void)
 	CHECK(b.data == NULL && b.len == 0);
 	free(s);
 	buf_free(&b);
+}
+
+static void test_base64(void)
+{
+	/* RFC 4648 section 10 */
+	const char *in[] = { "", "f", "fo", "foo", "foob", "fooba", "foobar" };
+	const char *out[] = { "", "Zg==", "Zm8=", "Zm9v", "Zm9vYg==", "Zm9vYmE=", "Zm9vYmFy" };
+	for (size_t i = 0; i < ARRAY_SIZE(in); i++) {
+		char *s = base64_encode(in[i], strlen(in[i]));
+		CHECK_STR(s, out[i]);
+		free(s);
+	}
+	char *s = base64_encode("\0u\0p", 4); /* SASL PLAIN starts with NUL */
+	CHECK_STR(s, "AHUAcA==");
+	free(s);
 }
 
 static void test_json_string(void)
@@ -72,6 +88,7 @@ static void test_xasprintf(void)
 int main(void)
 {
 	RUN(test_buf);
+	RUN(test_base64);
 	RUN(test_json_string);
 	RUN(test_err);
 	RUN(test_log_levels);
