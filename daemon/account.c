@@ -3,6 +3,7 @@
 #include "hooks.h"
 #include "core/log.h"
 #include "core/xalloc.h"
+#include "pop3/fetch.h"
 #include "state/state.h"
 #include "sync/pass.h"
 #include "sync/pool.h"
@@ -45,6 +46,7 @@ struct account {
 	bool passed_once;
 	struct state *st;
 	struct sync_pool *pool;
+	struct pop3_fetch *fetch; /* POP3: the running fetch */
 	struct push *push;
 	struct watch *watch;
 	uv_timer_t debounce, poll, retry, clock;
@@ -80,6 +82,12 @@ struct account {
 };
 
 static void start_push(struct account *a);
+
+static uint64_t poll_ms_of(const struct account *a)
+{
+	int s = a->conf->imap ? a->conf->imap->poll_interval : a->conf->pop3->poll_interval;
+	return (uint64_t)s * 1000;
+}
 
 const char *account_name(const struct account *a)
 {
@@ -298,6 +306,24 @@ static void on_pass(void *ctx, const struct pass_result *r)
 		uv_timer_start(&a->debounce, on_debounce, DEBOUNCE_MS, 0);
 }
 
+/* A POP3 fetch ends like a pass: the same bookkeeping, hooks and backoff. */
+static void on_fetch(void *ctx, const struct pop3_fetch_result *fr)
+{
+	struct account *a = ctx;
+	struct pass_result r = { .rc = fr->rc, .err = fr->err, .failures = fr->failures,
+				 .ms = fr->ms };
+	a->fetch = NULL;
+	if (fr->rc == 0)
+		r.folders = 1;
+	r.sum.down = fr->fetched;
+	r.sum.del_remote = fr->deleted;
+	r.sum.messages = fr->on_server;
+	if (fr->fetched)
+		buf_puts(&r.new_mail, "INBOX");
+	on_pass(a, &r);
+	buf_free(&r.new_mail);
+}
+
 static void on_debounce(uv_timer_t *t)
 {
 	struct account *a = t->data;
@@ -322,7 +348,10 @@ static void on_debounce(uv_timer_t *t)
 	a->force_scan = false;
 	a->running = true;
 	a->pass_only = only;
-	sync_pass(a->loop, a->pool, a->st, a->conf, &opts, on_pass, a);
+	if (a->conf->pop3)
+		a->fetch = pop3_fetch_start(a->loop, a->st, a->conf, on_fetch, a);
+	else
+		sync_pass(a->loop, a->pool, a->st, a->conf, &opts, on_pass, a);
 }
 
 /* ---- push ---- */
@@ -342,7 +371,7 @@ static void on_push_down(void *ctx, const struct err *err)
 
 static void start_push(struct account *a)
 {
-	if (!a->push && !a->stopping)
+	if (!a->push && !a->stopping && a->pool)
 		a->push = push_start(a->loop, a->pool, a->conf, on_push_event, on_push_down, a);
 }
 
@@ -391,6 +420,16 @@ struct account *account_new(uv_loop_t *loop, const struct account_conf *conf,
 	return a;
 }
 
+/* A POP3 account keeps no connection and has no push: a fetch at start and
+ * every poll_interval (and on mailferryctl sync). */
+static void start_pop3(struct account *a)
+{
+	uv_timer_start(&a->poll, on_poll, poll_ms_of(a), poll_ms_of(a));
+	log_info("account=%s event=start protocol=pop3 maildir=%s", a->conf->name,
+		 a->conf->maildir);
+	account_sync(a, NULL);
+}
+
 void account_start(struct account *a)
 {
 	struct err err;
@@ -403,12 +442,16 @@ void account_start(struct account *a)
 		return;
 	}
 	a->started = true;
+	if (a->conf->pop3) {
+		start_pop3(a);
+		return;
+	}
 	a->pool = pool_new(a->loop, a->conf);
 	a->watch = watch_new(a->loop, on_watch, a, &err);
 	if (!a->watch)
 		log_warn("account=%s local changes are found by polling only: %s", a->conf->name,
 			 err.msg);
-	uint64_t poll_ms = (uint64_t)a->conf->imap->poll_interval * 1000;
+	uint64_t poll_ms = poll_ms_of(a);
 	uv_timer_start(&a->poll, on_poll, poll_ms, poll_ms);
 	a->clock_real = (int64_t)time(NULL);
 	a->clock_mono = uv_now(a->loop);
@@ -486,7 +529,10 @@ void account_stop(struct account *a, void (*done)(void *ctx), void *ctx)
 	 * found again at the next start. */
 	struct err err;
 	err_set(&err, -ECANCELED, ERR_TEMP, "stopping");
-	pool_abort(a->pool, &err);
+	if (a->fetch)
+		pop3_fetch_abort(a->fetch, &err);
+	else
+		pool_abort(a->pool, &err);
 }
 
 /* ---- steering (mailferryctl) ---- */
@@ -532,7 +578,7 @@ void account_resume(struct account *a)
 	if (!a->paused)
 		return;
 	a->paused = false;
-	uint64_t poll_ms = (uint64_t)a->conf->imap->poll_interval * 1000;
+	uint64_t poll_ms = poll_ms_of(a);
 	uv_timer_start(&a->poll, on_poll, poll_ms, poll_ms);
 	log_info("account=%s event=resumed", a->conf->name);
 	if (a->synced_once)
@@ -555,7 +601,8 @@ void account_status(const struct account *a, struct account_status *out)
 		.last_sync = a->last_sync,
 		.last_error = a->last_err.msg,
 		.retry_in_ms = backoff ? uv_timer_get_due_in(&a->retry) : 0,
-		.connections = a->pool ? pool_size(a->pool) : 0,
+		.protocol = a->conf->imap ? "imap" : "pop3",
+		.connections = a->pool ? pool_size(a->pool) : a->fetch != NULL,
 		.st = a->st,
 	};
 }

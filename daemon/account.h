@@ -47,6 +47,7 @@ void account_resume(struct account *a);
 
 struct account_status {
 	const char *name;
+	const char *protocol; /* "imap" or "pop3" */
 	const char *state;    /* "starting", "syncing", "idle", "backoff", "paused", "failed" */
 	const char *push;     /* "NOTIFY", "IDLE", "none", "starting" */
 	int64_t last_sync;    /* Unix time of the last pass without a failure; 0: none yet */

@@ -5,6 +5,7 @@
 #include "core/xalloc.h"
 #include "imap/client.h"
 #include "imap/list.h"
+#include "pop3/client.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -16,6 +17,7 @@ struct check_item {
 	const struct account_conf *account;
 	const struct server_conf *server;
 	struct imap_client *imap;
+	struct pop3_client *pop3;
 	struct buf line;
 	bool ok;
 };
@@ -24,12 +26,14 @@ static void finish(struct check_item *it, bool ok)
 {
 	it->ok = ok;
 	imap_client_free(&it->imap);
+	pop3_client_free(&it->pop3);
 }
 
 static void fail(struct check_item *it, const char *why)
 {
 	buf_reset(&it->line);
-	buf_printf(&it->line, "%s: imap %s", it->account->name, why);
+	buf_printf(&it->line, "%s: %s %s", it->account->name, it->account->imap ? "imap" : "pop3",
+		   why);
 	finish(it, false);
 }
 
@@ -68,11 +72,54 @@ static void on_open(void *ctx, const struct imap_reply *reply)
 	imap_list(it->imap, false, on_list, it);
 }
 
+/* ---- POP3: log in, STAT, QUIT ---- */
+
+static void on_pop3_quit(void *ctx, const struct pop3_reply *reply)
+{
+	(void)reply;
+	finish(ctx, true);
+}
+
+static void on_pop3_stat(void *ctx, const struct pop3_reply *reply)
+{
+	struct check_item *it = ctx;
+	uint32_t count;
+	uint64_t size;
+	if (reply->status != POP3_STATUS_OK) {
+		fail(it, reply->err.msg);
+		return;
+	}
+	buf_printf(&it->line, "%s: pop3 %s ok: %s, user %s, login %s, ", it->account->name,
+		   pop3_client_name(it->pop3), pop3_client_security(it->pop3), it->server->user,
+		   pop3_client_login_method(it->pop3));
+	if (pop3_parse_stat(reply->text, &count, &size) == 0)
+		buf_printf(&it->line, "%u messages (%llu bytes), ", count,
+			   (unsigned long long)size);
+	buf_puts(&it->line, "capabilities: ");
+	pop3_client_caps_format(it->pop3, &it->line);
+	pop3_client_quit(it->pop3, on_pop3_quit, it);
+}
+
+static void on_pop3_open(void *ctx, const struct pop3_reply *reply)
+{
+	struct check_item *it = ctx;
+	if (reply->status != POP3_STATUS_OK) {
+		fail(it, reply->err.msg);
+		return;
+	}
+	pop3_client_send(it->pop3, NULL, on_pop3_stat, it, "STAT");
+}
+
 static void on_secret(void *ctx, const char *secret, const struct err *err)
 {
 	struct check_item *it = ctx;
 	if (!secret) {
 		fail(it, err->msg);
+		return;
+	}
+	if (it->account->pop3) {
+		it->pop3 = pop3_client_new(it->loop, it->server, it->account->name);
+		pop3_client_open(it->pop3, secret, on_pop3_open, it);
 		return;
 	}
 	/* No untagged handler: --check selects nothing, so nothing is expected. */
@@ -87,14 +134,8 @@ int check_run(uv_loop_t *loop, const struct config *cfg)
 		struct check_item *it = &items[i];
 		it->loop = loop;
 		it->account = &cfg->accounts[i];
-		if (!it->account->imap) {
-			buf_printf(&it->line, "%s: pop3 %s:%d: not checked (POP3 accounts are not "
-					      "supported yet)",
-				   it->account->name, it->account->pop3->server.host,
-				   it->account->pop3->server.port);
-			continue;
-		}
-		it->server = &it->account->imap->server;
+		it->server = it->account->imap ? &it->account->imap->server
+					       : &it->account->pop3->server;
 		secret_fetch(loop, it->server, (unsigned)it->server->timeout * 1000, on_secret, it);
 	}
 	uv_run(loop, UV_RUN_DEFAULT);

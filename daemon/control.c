@@ -67,7 +67,9 @@ static void status_json(struct buf *b, struct account *const *v, size_t n)
 		account_status(v[i], &s);
 		buf_puts(b, i ? ", {\"name\": " : "{\"name\": ");
 		buf_json_string(b, s.name);
-		buf_puts(b, ", \"protocol\": \"imap\", \"state\": ");
+		buf_puts(b, ", \"protocol\": ");
+		buf_json_string(b, s.protocol);
+		buf_puts(b, ", \"state\": ");
 		buf_json_string(b, s.state);
 		buf_puts(b, ", \"push\": ");
 		buf_json_string(b, s.push);

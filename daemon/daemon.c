@@ -62,11 +62,6 @@ static void start_accounts(struct daemon *d)
 	d->first_passes = 0;
 	for (size_t i = 0; i < cfg->n_accounts; i++) {
 		const struct account_conf *ac = &cfg->accounts[i];
-		if (!ac->imap) {
-			log_warn("account=%s not started: POP3 accounts are not supported yet",
-				 ac->name);
-			continue;
-		}
 		d->accounts[d->naccounts++] = account_new(d->loop, ac, &cfg->general, &ev);
 	}
 	size_t n = d->naccounts;

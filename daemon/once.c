@@ -3,6 +3,7 @@
 #include "core/buf.h"
 #include "core/log.h"
 #include "core/xalloc.h"
+#include "pop3/fetch.h"
 #include "state/state.h"
 #include "sync/pass.h"
 
@@ -39,6 +40,17 @@ static void on_pass(void *ctx, const struct pass_result *r)
 	state_close(&oa->st);
 }
 
+static void on_fetch(void *ctx, const struct pop3_fetch_result *r)
+{
+	struct once_account *oa = ctx;
+	oa->ok = r->rc == 0;
+	buf_printf(&oa->line, "%s: pop3, %u fetched, %u deleted from the server, %u left there, %.2f s",
+		   oa->a->name, r->fetched, r->deleted, r->on_server, (double)r->ms / 1000.0);
+	if (r->rc < 0)
+		buf_printf(&oa->line, "; %u failed, first: %s", r->failures, r->err.msg);
+	state_close(&oa->st);
+}
+
 int once_run(uv_loop_t *loop, const struct config *cfg, bool allow_mass_delete)
 {
 	struct once_account *accounts = xcalloc(cfg->n_accounts, sizeof(*accounts));
@@ -47,12 +59,12 @@ int once_run(uv_loop_t *loop, const struct config *cfg, bool allow_mass_delete)
 		struct once_account *oa = &accounts[i];
 		struct err err;
 		oa->a = &cfg->accounts[i];
-		if (!oa->a->imap) {
-			buf_printf(&oa->line, "%s: POP3 accounts are not supported yet", oa->a->name);
-			continue;
-		}
 		if (state_open(cfg->general.state_dir, oa->a->name, &oa->st, &err) < 0) {
 			buf_printf(&oa->line, "%s: %s", oa->a->name, err.msg);
+			continue;
+		}
+		if (oa->a->pop3) {
+			pop3_fetch_start(loop, oa->st, oa->a, on_fetch, oa);
 			continue;
 		}
 		oa->pool = pool_new(loop, oa->a);
