@@ -224,8 +224,24 @@ static int record_moves(struct moves *m, struct err *e)
 
 static void next_group(struct moves *m);
 
+/* A destination's job uploads a moved file whose move is unsettled (the
+ * way out when the original vanished): not while the original may still be
+ * in a source that is held, or the message would be on the server twice. */
+static void hold_destinations(struct moves *m)
+{
+	for (size_t i = 0; i < m->pending.n; i++) {
+		const struct state_msg *r = &m->pending.v[i];
+		size_t src = r->src_folder ? folder_index(m, r->src_folder) : (size_t)-1;
+		size_t dst = folder_index(m, r->folder);
+		if (r->state == STATE_MOVING && src != (size_t)-1 && dst != (size_t)-1 &&
+		    m->f[src].hold)
+			m->f[dst].hold = true;
+	}
+}
+
 static void finish(struct moves *m)
 {
+	hold_destinations(m);
 	if (m->c)
 		pool_release(m->pool, m->c);
 	for (size_t i = 0; i < m->ngone; i++) {
@@ -315,8 +331,24 @@ out:
 
 struct move_cmd {
 	struct moves *m;
-	bool settles; /* the command whose COPYUID names the copies */
+	bool settles;	    /* the command whose COPYUID names the copies */
+	char *expunge;	    /* a COPY's UID set, to expunge once the copies are made */
+	const char *target; /* the destination's name, or NULL */
 };
+
+static void send_move(struct moves *m, const char *verb, const char *set, const char *target,
+		      bool settles, const char *after, const char *expunge);
+
+/* Without MOVE: the originals go once the server has the copies, not before,
+ * or a refused COPY would leave the message nowhere on the server. */
+static void expunge_originals(struct moves *m, const char *set)
+{
+	send_move(m, "UID STORE", set, NULL, false, " +FLAGS.SILENT (\\Deleted)", NULL);
+	if (imap_client_has(m->c, CAP_UIDPLUS))
+		send_move(m, "UID EXPUNGE", set, NULL, false, NULL, NULL);
+	else
+		send_move(m, "EXPUNGE", "", NULL, false, NULL, NULL);
+}
 
 /* RFC 6851 section 4.3: MOVE reports COPYUID in an untagged OK before its
  * expunges; the claim routes it to the oldest MOVE still running, which may
@@ -333,20 +365,28 @@ static void on_move_done(void *ctx, const struct imap_reply *reply)
 	struct move_cmd *mc = ctx;
 	struct moves *m = mc->m;
 	if (reply->status != IMAP_STATUS_OK) {
-		fail(m, -EPROTO, &reply->err);
+		struct err e = reply->err;
+		if (mc->target)
+			err_prefix(&e, "moving to \"%s\"", mc->target);
+		err_prefix(&e, "folder %s", m->f[folder_index(m, m->src)].row->name);
+		fail(m, -EPROTO, &e);
 		/* The originals may still be there: syncing the source now would
 		 * fetch them as new messages while the moved files upload. */
 		m->f[folder_index(m, m->src)].hold = true;
-	} else if (mc->settles) {
-		settle_copyuid(m, reply->tagged);
+	} else {
+		if (mc->settles)
+			settle_copyuid(m, reply->tagged);
+		if (mc->expunge)
+			expunge_originals(m, mc->expunge);
 	}
+	free(mc->expunge);
 	free(mc);
 	if (--m->inflight == 0)
 		next_group(m);
 }
 
 static void send_move(struct moves *m, const char *verb, const char *set, const char *target,
-		      bool settles, const char *after)
+		      bool settles, const char *after, const char *expunge)
 {
 	struct imap_cmd *cmd = imap_cmd_new(m->c, "%s %s", verb, set);
 	struct err e;
@@ -358,7 +398,7 @@ static void send_move(struct moves *m, const char *verb, const char *set, const 
 	if (after)
 		imap_cmd_add(cmd, "%s", after);
 	struct move_cmd *mc = xcalloc(1, sizeof(*mc));
-	*mc = (struct move_cmd){ m, settles };
+	*mc = (struct move_cmd){ m, settles, expunge ? xstrdup(expunge) : NULL, target };
 	if (strcmp(verb, "UID MOVE") == 0)
 		imap_cmd_claim(cmd, "OK", on_move_ok);
 	m->inflight++;
@@ -366,7 +406,7 @@ static void send_move(struct moves *m, const char *verb, const char *set, const 
 }
 
 /* Moves of one source folder to one destination: UID MOVE (RFC 6851), or
- * COPY + \Deleted + EXPUNGE where MOVE is missing. */
+ * COPY, then \Deleted + EXPUNGE, where MOVE is missing. */
 static void move_to(struct moves *m, int64_t dst, const uint32_t *uids, size_t n)
 {
 	const char *target = m->f[folder_index(m, dst)].row->name;
@@ -374,16 +414,10 @@ static void move_to(struct moves *m, int64_t dst, const uint32_t *uids, size_t n
 	struct buf b = { 0 };
 	imap_seqset_from_sorted(&set, uids, n);
 	imap_seqset_format(&b, &set, 0, (size_t)-1);
-	if (imap_client_has(m->c, CAP_MOVE)) {
-		send_move(m, "UID MOVE", buf_str(&b), target, true, NULL);
-	} else {
-		send_move(m, "UID COPY", buf_str(&b), target, true, NULL);
-		send_move(m, "UID STORE", buf_str(&b), NULL, false, " +FLAGS.SILENT (\\Deleted)");
-		if (imap_client_has(m->c, CAP_UIDPLUS))
-			send_move(m, "UID EXPUNGE", buf_str(&b), NULL, false, NULL);
-		else
-			send_move(m, "EXPUNGE", "", NULL, false, NULL);
-	}
+	if (imap_client_has(m->c, CAP_MOVE))
+		send_move(m, "UID MOVE", buf_str(&b), target, true, NULL, NULL);
+	else
+		send_move(m, "UID COPY", buf_str(&b), target, true, NULL, buf_str(&b));
 	buf_free(&b);
 	imap_seqset_free(&set);
 }
@@ -399,7 +433,9 @@ static void on_selected(void *ctx, const struct imap_reply *reply)
 	struct moves *m = ctx;
 	m->inflight--;
 	if (reply->status != IMAP_STATUS_OK) {
-		fail(m, -EPROTO, &reply->err);
+		struct err e = reply->err;
+		err_prefix(&e, "folder %s", m->f[folder_index(m, m->src)].row->name);
+		fail(m, -EPROTO, &e);
 		m->f[folder_index(m, m->src)].hold = true;
 		next_group(m);
 		return;

@@ -15,7 +15,7 @@
 struct moves_folder {
 	struct state_folder *row; /* borrowed */
 	const char *path;	  /* absolute Maildir path */
-	bool hold;		  /* out: a move out of it is unresolved; do not sync it now */
+	bool hold;		  /* out: a move from or to it is unresolved; do not sync it now */
 };
 
 /* moved: moves carried out; rc 0 or the first failure (logged already). */

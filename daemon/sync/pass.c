@@ -172,8 +172,8 @@ static void start_jobs(struct pass *p)
 	for (size_t i = 0; i < p->njobs; i++) {
 		struct pass_job *pj = &p->jobs[i];
 		if (p->moving && p->moving[i].hold) {
-			log_warn("account=%s folder=\"%s\" not synced now: a move out of it is "
-				 "unresolved",
+			log_warn("account=%s folder=\"%s\" not synced now: a move from or to it "
+				 "is unresolved",
 				 p->a->name, pj->row.name);
 			continue;
 		}
