@@ -3,6 +3,7 @@
 #include "core/buf.h"
 #include "core/log.h"
 #include "core/xalloc.h"
+#include "outbox/sender.h"
 #include "pop3/fetch.h"
 #include "state/state.h"
 #include "sync/pass.h"
@@ -10,9 +11,14 @@
 #include <stdio.h>
 
 struct once_account {
+	uv_loop_t *loop;
 	const struct account_conf *a;
+	const struct pass_opts *opts;
 	struct state *st;
 	struct sync_pool *pool;
+	struct outbox_sender *sender;
+	struct buf outbox; /* the outbox's part of the summary */
+	bool outbox_ok;
 	struct buf line;
 	bool ok;
 };
@@ -33,6 +39,8 @@ static void on_pass(void *ctx, const struct pass_result *r)
 		   oa->a->name, r->folders + r->skipped, s->down, s->up,
 		   s->flags_local + s->flags_remote, r->moves, s->del_local + s->del_remote,
 		   s->messages, s->unread, (double)r->ms / 1000.0);
+	buf_puts(&oa->line, buf_str(&oa->outbox));
+	oa->ok &= oa->outbox_ok;
 	if (r->rc < 0)
 		buf_printf(&oa->line, "; %u failed, first: %s", r->failures, r->err.msg);
 	pool_close(oa->pool, on_pool_closed, oa);
@@ -46,9 +54,35 @@ static void on_fetch(void *ctx, const struct pop3_fetch_result *r)
 	oa->ok = r->rc == 0;
 	buf_printf(&oa->line, "%s: pop3, %u fetched, %u deleted from the server, %u left there, %.2f s",
 		   oa->a->name, r->fetched, r->deleted, r->on_server, (double)r->ms / 1000.0);
+	buf_puts(&oa->line, buf_str(&oa->outbox));
+	oa->ok &= oa->outbox_ok;
 	if (r->rc < 0)
 		buf_printf(&oa->line, "; %u failed, first: %s", r->failures, r->err.msg);
 	state_close(&oa->st);
+}
+
+/* The mail of the account's server: an IMAP pass or a POP3 fetch. */
+static void sync_account(struct once_account *oa)
+{
+	if (oa->a->pop3)
+		pop3_fetch_start(oa->loop, oa->st, oa->a, on_fetch, oa);
+	else {
+		oa->pool = pool_new(oa->loop, oa->a);
+		sync_pass(oa->loop, oa->pool, oa->st, oa->a, oa->opts, on_pass, oa);
+	}
+}
+
+/* The outbox goes first, so the Sent copies it makes are synced up now. */
+static void on_drained(void *ctx, const struct outbox_report *r)
+{
+	struct once_account *oa = ctx;
+	oa->outbox_ok = r->rc == 0 && r->failed == 0;
+	buf_printf(&oa->outbox, "; outbox: %u sent, %u failed, %u waiting", r->sent,
+		   r->failed_total, r->queued_total);
+	if (r->rc < 0)
+		buf_printf(&oa->outbox, " (%s)", r->err.msg);
+	outbox_sender_free(&oa->sender);
+	sync_account(oa);
 }
 
 int once_run(uv_loop_t *loop, const struct config *cfg, bool allow_mass_delete)
@@ -59,16 +93,19 @@ int once_run(uv_loop_t *loop, const struct config *cfg, bool allow_mass_delete)
 		struct once_account *oa = &accounts[i];
 		struct err err;
 		oa->a = &cfg->accounts[i];
+		oa->loop = loop;
+		oa->opts = &opts;
+		oa->outbox_ok = true;
 		if (state_open(cfg->general.state_dir, oa->a->name, &oa->st, &err) < 0) {
 			buf_printf(&oa->line, "%s: %s", oa->a->name, err.msg);
 			continue;
 		}
-		if (oa->a->pop3) {
-			pop3_fetch_start(loop, oa->st, oa->a, on_fetch, oa);
-			continue;
+		if (oa->a->smtp) {
+			oa->sender = outbox_sender_new(loop, oa->a, NULL);
+			outbox_drain(oa->sender, false, on_drained, oa);
+		} else {
+			sync_account(oa);
 		}
-		oa->pool = pool_new(loop, oa->a);
-		sync_pass(loop, oa->pool, oa->st, oa->a, &opts, on_pass, oa);
 	}
 	uv_run(loop, UV_RUN_DEFAULT);
 	int rc = 0;
@@ -80,6 +117,7 @@ int once_run(uv_loop_t *loop, const struct config *cfg, bool allow_mass_delete)
 		buf_free(&shown);
 		rc |= !oa->ok;
 		buf_free(&oa->line);
+		buf_free(&oa->outbox);
 	}
 	free(accounts);
 	return rc;

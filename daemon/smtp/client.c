@@ -35,6 +35,7 @@ struct smtp_client {
 	struct smtp_reply reply;
 	enum step step;
 	bool tls_done, freed;
+	unsigned depth; /* our callbacks running: smtp_client_free waits for them */
 	char *secret;
 	const char *mech; /* AUTH mechanism in use */
 	unsigned auth_step;
@@ -170,10 +171,13 @@ static void fail_fmt(struct smtp_client *c, enum err_class cls, const char *fmt,
 
 /* ---- reading ---- */
 
+static void release(struct smtp_client *c);
+
 static size_t on_data(void *ctx, const char *p, size_t len)
 {
 	struct smtp_client *c = ctx;
 	size_t off = 0;
+	c->depth++;
 	while (off < len && c->step != S_CLOSED && !c->freed) {
 		size_t used = 0;
 		enum smtp_parse res = smtp_reply_feed(&c->reply, p + off, len - off, &used);
@@ -191,12 +195,18 @@ static size_t on_data(void *ctx, const char *p, size_t len)
 		step_reply(c, code, text);
 		free(text);
 	}
+	if (--c->depth == 0 && c->freed)
+		release(c);
 	return len;
 }
 
 static void on_closed(void *ctx, const struct err *err)
 {
-	fail(ctx, err);
+	struct smtp_client *c = ctx;
+	c->depth++;
+	fail(c, err);
+	if (--c->depth == 0 && c->freed)
+		release(c);
 }
 
 static void write_body(struct smtp_client *c);
@@ -642,14 +652,8 @@ bool smtp_client_ready(const struct smtp_client *c)
 	return c->step == S_READY;
 }
 
-void smtp_client_free(struct smtp_client **cp)
+static void release(struct smtp_client *c)
 {
-	struct smtp_client *c = *cp;
-	if (!c)
-		return;
-	*cp = NULL;
-	c->freed = true;
-	conn_free(&c->conn);
 	wipe_secret(c);
 	smtp_reply_free(&c->reply);
 	free(c->rcpts);
@@ -657,4 +661,16 @@ void smtp_client_free(struct smtp_client **cp)
 	buf_free(&c->rcpt_texts);
 	free(c->account);
 	free(c);
+}
+
+void smtp_client_free(struct smtp_client **cp)
+{
+	struct smtp_client *c = *cp;
+	if (!c)
+		return;
+	*cp = NULL;
+	c->freed = true;
+	conn_free(&c->conn); /* no more connection callbacks */
+	if (c->depth == 0)
+		release(c); /* else the callback running now finishes it */
 }

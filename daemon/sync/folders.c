@@ -73,6 +73,20 @@ static bool local_path(const struct account_conf *a, const struct imap_folder *f
 	return true;
 }
 
+/* The SMTP outbox is a local folder only (INTERFACE.md, "On disk"). */
+static bool is_outbox(const struct account_conf *a, const char *rel)
+{
+	if (!a->smtp)
+		return false;
+	struct buf out = { 0 };
+	struct err e;
+	bool same = maildir_path_from_server(&out, (enum maildir_layout)a->layout, a->smtp->outbox,
+					     strlen(a->smtp->outbox), '/', &e) == 0 &&
+		    strcmp(buf_str(&out), rel) == 0;
+	buf_free(&out);
+	return same;
+}
+
 static bool creates(enum folder_policy p, bool locally)
 {
 	return p == FOLDERS_BOTH || p == (locally ? FOLDERS_LOCAL : FOLDERS_REMOTE);
@@ -95,6 +109,13 @@ static void plan_server_folders(const struct account_conf *a,
 			struct buf rel = { 0 };
 			if (!local_path(a, f, k, &rel))
 				continue;
+			if (is_outbox(a, buf_str(&rel))) {
+				log_warn("account=%s folder=\"%s\" skipped: its local name \"%s\" is "
+					 "the outbox, which is never synced",
+					 a->name, f->name, buf_str(&rel));
+				buf_free(&rel);
+				continue;
+			}
 			if (find_rel(set, buf_str(&rel))) {
 				log_warn("account=%s folder=\"%s\" skipped: its local name \"%s\" "
 					 "is taken by another folder",
@@ -150,8 +171,7 @@ static void plan_local_folders(const struct account_conf *a, const struct maildi
 				 t->why ? t->why : "no server name");
 			continue;
 		}
-		if (strcmp(t->rel, a->smtp ? a->smtp->outbox : "") == 0 ||
-		    !pattern_selects(a->imap->folders, t->name, delim))
+		if (is_outbox(a, t->rel) || !pattern_selects(a->imap->folders, t->name, delim))
 			continue;
 		e = add(set, t->name, t->rel);
 		e->local_exists = true;
