@@ -228,6 +228,36 @@ def run_mailferryd(env, *args, timeout=180):
     return run
 
 
+def sanitized(env):
+    """Whether env's build is an ASan+UBSan one (-DMF_SANITIZE=ON)."""
+    cache = env.build_dir / "CMakeCache.txt"
+    return cache.exists() and "MF_SANITIZE:BOOL=ON" in cache.read_text(errors="replace")
+
+
+def start_acl_server(mailserver_factory, monkeypatch, profile, users):
+    """A Dovecot of the given profile with the acl plugin (a dovecot-acl file in a folder's
+    directory then limits its rights); the users' special-use folders created up front."""
+    from harness import configs
+    conf = configs.DOVECOT_CONF.replace("mail_plugins = $mail_plugins notify",
+                                        "mail_plugins = $mail_plugins notify acl")
+    assert conf != configs.DOVECOT_CONF, "the harness's Dovecot config changed"
+    monkeypatch.setattr(configs, "DOVECOT_CONF", conf + "plugin {\n  acl = vfile\n}\n")
+    srv = mailserver_factory(capabilities=profile, users=users)
+    for user in users:
+        srv.doveadm("mailbox", "create", "-u", user, *AUTOCREATED)
+    return srv
+
+
+def set_acl(srv, user, folder, rights):
+    """Limits the owner's rights on folder (RFC 4314 letters); None lifts the limit."""
+    path = os.path.join(srv.folder_path(user, folder), "dovecot-acl")
+    if rights is None:
+        os.unlink(path)
+    else:
+        with open(path, "w") as f:
+            f.write(f"owner {rights}\n")
+
+
 # ----- one test's account ----------------------------------------------------------------------
 
 class Account:
