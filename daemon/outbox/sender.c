@@ -401,6 +401,7 @@ static void recover(struct outbox_sender *s, struct item *it)
 			 "sending was interrupted after the message was handed over: it may have "
 			 "been delivered; retry to send it again, or drop it");
 		set_status(s, it);
+		s->rep.failed++;
 		log_warn("account=%s outbox message=%s event=uncertain: %s", s->a->name, it->base,
 			 it->st.reply);
 	} else if (it->st.state == OUTBOX_FILING) {
