@@ -289,8 +289,12 @@ void apply_delete_remote(struct folder_job *job)
 		return;
 	}
 	const char *trash = job->fc.trash;
-	bool to_trash = job->fc.account->imap->delete_mode == DELETE_TRASH && trash &&
-			strcmp(trash, job->name) != 0;
+	bool want_trash = job->fc.account->imap->delete_mode == DELETE_TRASH;
+	bool to_trash = want_trash && trash && strcmp(trash, job->name) != 0;
+	if (want_trash && !trash)
+		log_warn("account=%s folder=\"%s\" delete = \"trash\", but the server marks no "
+			 "folder \\Trash: expunging instead",
+			 job->acct, job->name);
 	struct buf target = { 0 };
 	struct err e;
 	if (to_trash && imap_quote_mailbox(&target, trash, strlen(trash), 0, &e) < 0)
