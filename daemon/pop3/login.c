@@ -3,6 +3,7 @@
  * what is known and sends what is still missing. */
 #include "pop3/client_priv.h"
 
+#include "core/base64.h"
 #include "core/log.h"
 #include "core/xalloc.h"
 
@@ -18,13 +19,6 @@
 #define AUTH_LINE_MAX 255
 
 static void next_step(struct pop3_client *c);
-
-static char *base64(const char *p, size_t n)
-{
-	char *out = xmalloc(4 * ((n + 2) / 3) + 1);
-	EVP_EncodeBlock((unsigned char *)out, (const unsigned char *)p, (int)n);
-	return out;
-}
 
 /* Common head of every step's callback: false when the step failed and the
  * open sequence is over. A refusal's class comes from its response code,
@@ -171,7 +165,7 @@ static char *sasl_initial(struct pop3_client *c)
 				c->sc->host, c->sc->port, secret);
 		n = strlen(raw);
 	}
-	char *b64 = base64(raw, n);
+	char *b64 = base64_encode(raw, n);
 	explicit_bzero(raw, n);
 	free(raw);
 	return b64;
