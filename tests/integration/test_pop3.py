@@ -505,6 +505,25 @@ def test_daemon_backs_off_and_recovers(acct, mf_env, fake):
     assert daemon.stop() == 0, daemon.stderr()
 
 
+def test_daemon_stops_mid_fetch(acct, mf_env):
+    """Rule 10: SIGTERM while a message is being downloaded ends the daemon at once and
+    cleanly; nothing partial is left and the next fetch gets everything exactly once."""
+    raws = acct.deliver(message("before-big"), message("big-stop", size=30 * 1024 * 1024))
+    acct.configure(keep=False)
+    daemon = mf_env.daemon("-v")
+    tmp = acct.inbox() / "tmp"
+    wait_for("a download in progress",
+             lambda: tmp.is_dir() and any(p.stat().st_size > 0 for p in tmp.iterdir()))
+    t0 = time.monotonic()
+    assert daemon.stop(timeout=10) == 0, daemon.stderr()
+    assert time.monotonic() - t0 < 5, "the daemon took long to stop"
+    for mark in SANITIZER_MARKS:
+        assert mark not in daemon.stderr(), daemon.stderr()
+    assert len(acct.server_raws()) == 2, "deleted although the fetch was cut short"
+    assert acct.once().summary()["left"] == 0
+    acct.assert_exactly(raws)
+
+
 # ----- hostile and broken servers (tests/fake/pop3d.py) ------------------------------------
 
 HOSTILE = [
@@ -573,6 +592,24 @@ def test_no_uidl_keep_false_exactly_once(acct, fake):
     box.add(pop3d.make_message(9, tag="nouidl-new"), "unused")
     assert acct.once().summary() == {"fetched": 1, "deleted": 1, "left": 0}
     acct.assert_exactly(raws + [pop3d.make_message(9, tag="nouidl-new")])
+
+
+def test_reused_unique_id_is_fetched(acct, fake):
+    """Rule 2: a row is forgotten once the server no longer lists its message, so a new
+    message that gets a unique-id used before (RFC 1939 allows the reuse) is fetched."""
+    box = pop3d.Maildrop.sample(2, tag="reuse")
+    raws = [m.raw for m in box.messages]
+    srv = fake(pop3d.Scenario(box))
+    acct.configure(port=srv.port)
+    assert acct.once().summary()["fetched"] == 2
+    reused = box.messages[0].uid
+    box.messages = box.messages[1:]          # another client deleted it
+    assert acct.once().summary() == {"fetched": 0, "deleted": 0, "left": 1}
+    assert reused not in {r[0] for r in acct.rows()}
+    fresh = pop3d.make_message(7, tag="reuse-new")
+    box.add(fresh, reused)
+    assert acct.once().summary() == {"fetched": 1, "deleted": 0, "left": 2}
+    acct.assert_exactly(raws + [fresh])
 
 
 @pytest.mark.parametrize("how", ["apop", "user-pass-no-capa", "auth-plain-no-pipelining"])
