@@ -21,6 +21,7 @@ static const struct key_def account_keys[] = {
 	CONF_KEY("layout", K_ENUM, struct account_conf, layout, .values = layout_names),
 	CONF_KEY("new_mail_command", K_OPTSTR, struct account_conf, new_mail_command),
 	CONF_KEY("post_sync_command", K_OPTSTR, struct account_conf, post_sync_command),
+	CONF_KEY("hook_timeout", K_INT, struct account_conf, hook_timeout, .min = 1, .max = 86400),
 	CONF_KEY("max_delete_share", K_SHARE, struct account_conf, max_delete_share),
 	CONF_KEY("min_mass_delete", K_INT, struct account_conf, min_mass_delete, .min = 0,
 		 .max = INT_MAX),
@@ -39,6 +40,7 @@ static void account_defaults(void *obj)
 	a->layout = LAYOUT_VERBATIM;
 	a->max_delete_share = 0.5;
 	a->min_mass_delete = 20;
+	a->hook_timeout = 60;
 }
 
 /* inner lies strictly below outer (both tidied absolute paths). */

@@ -176,6 +176,34 @@ int config_load(const char *path, struct config **out, struct err *err)
 	return rc;
 }
 
+char *config_control_socket(const char *path, struct err *err)
+{
+	struct stat st;
+	char *text = NULL;
+	int fd = open_file(path, &st, err);
+	if (fd < 0)
+		return NULL;
+	int rc = read_all(fd, path, &text, err);
+	close(fd);
+	if (rc < 0)
+		return NULL;
+	config_t lc;
+	config_init(&lc);
+	struct err ignored;
+	const char *sock = NULL;
+	char *out = NULL;
+	if (refuse_include(text, path, &ignored) == 0 && config_read_string(&lc, text) &&
+	    config_lookup_string(&lc, "general.control_socket", &sock))
+		out = config_expand_path(sock, &ignored);
+	config_destroy(&lc);
+	explicit_bzero(text, strlen(text));
+	free(text);
+	if (!out)
+		return conf_default_socket();
+	conf_path_tidy(out);
+	return out;
+}
+
 char *config_default_path(void)
 {
 	const char *xdg = conf_xdg_dir("XDG_CONFIG_HOME");

@@ -66,6 +66,7 @@ struct account_conf {
 	enum layout layout;
 	char *new_mail_command;  /* NULL when unset or "" */
 	char *post_sync_command; /* NULL when unset or "" */
+	int hook_timeout;	 /* seconds a hook may run before it is killed */
 	double max_delete_share;
 	int min_mass_delete; /* folders with at most this many messages are never guarded */
 	bool special_use_names;
@@ -102,6 +103,13 @@ int config_load_string(const char *text, const char *name, struct config **out,
  * ~/.config/mailferry/config. Caller frees. NULL when no home directory is
  * known. */
 char *config_default_path(void);
+
+/* The control socket the config at path names, read leniently for
+ * mailferryctl, which must reach the daemon also when the file has an error
+ * (to hear it reported by reload): general.control_socket when the file
+ * parses and sets it, else the default. NULL (and err) only when the file
+ * cannot be read. Caller frees. */
+char *config_control_socket(const char *path, struct err *err);
 
 /* Frees the config and wipes passwords; NULL-safe, clears *c. */
 void config_free(struct config **c);

@@ -114,6 +114,8 @@ const char *conf_home(void);
 const char *conf_xdg_dir(const char *var);
 /* Collapses repeated slashes and "." parts and drops a trailing slash, in place. */
 void conf_path_tidy(char *p);
+/* $XDG_RUNTIME_DIR/mailferry/ctl.sock, else /tmp/mailferry-UID/ctl.sock. */
+char *conf_default_socket(void);
 
 void conf_free_strv(char ***v);
 void conf_server_clear(struct server_conf *sc);

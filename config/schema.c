@@ -307,14 +307,18 @@ static int general_finish(struct conf_ctx *ctx, struct general_conf *g)
 				   : xasprintf("%s/.local/state/mailferry", home);
 		conf_path_tidy(g->state_dir);
 	}
-	if (!g->control_socket) {
-		const char *xdg = conf_xdg_dir("XDG_RUNTIME_DIR");
-		g->control_socket =
-		    xdg ? xasprintf("%s/mailferry/ctl.sock", xdg)
-			: xasprintf("/tmp/mailferry-%u/ctl.sock", (unsigned)getuid());
-		conf_path_tidy(g->control_socket);
-	}
+	if (!g->control_socket)
+		g->control_socket = conf_default_socket();
 	return 0;
+}
+
+char *conf_default_socket(void)
+{
+	const char *xdg = conf_xdg_dir("XDG_RUNTIME_DIR");
+	char *path = xdg ? xasprintf("%s/mailferry/ctl.sock", xdg)
+			 : xasprintf("/tmp/mailferry-%u/ctl.sock", (unsigned)getuid());
+	conf_path_tidy(path);
+	return path;
 }
 
 static void root_defaults(void *obj)

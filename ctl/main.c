@@ -4,9 +4,11 @@
 #include "config/config.h"
 #include "core/buf.h"
 #include "ctl/request.h"
+#include "ctl/sendmail.h"
 
 #include <errno.h>
 #include <getopt.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -39,14 +41,22 @@ static char *socket_path(const char *opt_socket, const char *opt_config)
 	char *path = opt_config ? strdup(opt_config) : config_default_path();
 	struct config *cfg = NULL;
 	struct err err = { 0 };
-	if (!path || config_load(path, &cfg, &err) < 0) {
-		fprintf(stderr, "mailferryctl: %s\n",
-			path ? err.msg : "no config file (set HOME or use -c or -s)");
-		free(path);
+	if (!path) {
+		fputs("mailferryctl: no config file (set HOME or use -c or -s)\n", stderr);
 		return NULL;
 	}
-	char *sock = strdup(cfg->general.control_socket);
-	config_free(&cfg);
+	char *sock = NULL;
+	if (config_load(path, &cfg, &err) == 0) {
+		sock = strdup(cfg->general.control_socket);
+		config_free(&cfg);
+	} else {
+		/* A config with an error still says where the daemon listens (it
+		 * runs with the config it loaded before, and reload reports the
+		 * error); one that cannot be read says nothing. */
+		sock = config_control_socket(path, &err);
+		if (!sock)
+			fprintf(stderr, "mailferryctl: %s\n", err.msg);
+	}
 	free(path);
 	return sock;
 }
@@ -87,18 +97,20 @@ static int send_all(int fd, const char *p, size_t n)
 	return 0;
 }
 
-/* Prints the answer after its status line; returns the status. */
+/* Prints the answer after its status line (on stderr when it reports a
+ * failure); returns the status. */
 static int relay_answer(int fd)
 {
 	char chunk[8192];
 	struct buf head = { 0 };
 	int status = -1;
+	FILE *out = stdout;
 	ssize_t n;
 	while ((n = read(fd, chunk, sizeof(chunk))) > 0 || (n < 0 && errno == EINTR)) {
 		if (n < 0)
 			continue;
 		if (status >= 0) {
-			fwrite(chunk, 1, (size_t)n, stdout);
+			fwrite(chunk, 1, (size_t)n, out);
 			continue;
 		}
 		buf_append(&head, chunk, (size_t)n);
@@ -106,7 +118,9 @@ static int relay_answer(int fd)
 		if (!nl)
 			continue;
 		status = atoi(head.data);
-		fwrite(nl + 1, 1, head.len - (size_t)(nl + 1 - head.data), stdout);
+		if (status != EXIT_OK)
+			out = stderr;
+		fwrite(nl + 1, 1, head.len - (size_t)(nl + 1 - head.data), out);
 	}
 	buf_free(&head);
 	if (status < 0) {
@@ -153,6 +167,9 @@ int main(int argc, char **argv)
 		fputs(usage, stderr);
 		return EXIT_USAGE;
 	}
+	/* sendmail does not need the daemon: it writes the outbox itself. */
+	if (strcmp(argv[optind], "sendmail") == 0)
+		return ctl_sendmail(opt_config, argc - optind, argv + optind);
 	char *path = socket_path(opt_socket, opt_config);
 	if (!path)
 		return EXIT_USAGE;
@@ -169,7 +186,11 @@ int main(int argc, char **argv)
 		words[nwords++] = argv[i];
 	ctl_request_encode(&req, nwords, words);
 	free(words);
-	int rc = send_all(fd, req.data, req.len) < 0 ? EXIT_UNREACHABLE : relay_answer(fd);
+	/* A daemon that refuses us may answer and hang up before reading the
+	 * request: the write then fails, the answer is still there to read. */
+	signal(SIGPIPE, SIG_IGN);
+	send_all(fd, req.data, req.len);
+	int rc = relay_answer(fd);
 	buf_free(&req);
 	close(fd);
 	return rc;

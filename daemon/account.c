@@ -43,7 +43,7 @@ struct account {
 	const struct general_conf *general;
 	struct account_events ev;
 	struct hook *new_mail_hook, *post_sync_hook;
-	bool passed_once;
+	bool ready; /* ev.ready ran */
 	struct state *st;
 	struct sync_pool *pool;
 	struct pop3_fetch *fetch; /* POP3: the running fetch */
@@ -82,6 +82,13 @@ struct account {
 };
 
 static void start_push(struct account *a);
+static void tell_ready(struct account *a);
+
+static void tell_changed(struct account *a)
+{
+	if (a->ev.changed)
+		a->ev.changed(a->ev.ctx, a);
+}
 
 static uint64_t poll_ms_of(const struct account *a)
 {
@@ -166,6 +173,7 @@ static void back_off(struct account *a, const struct err *err)
 				      : "",
 		 err->msg);
 	uv_timer_start(&a->retry, on_retry, ms, 0);
+	tell_changed(a);
 }
 
 /* ---- the Maildir watcher ---- */
@@ -285,11 +293,8 @@ static void on_pass(void *ctx, const struct pass_result *r)
 	refresh_watches(a);
 	if (r->sum.down)
 		hook_trigger(a->new_mail_hook, r->sum.down, buf_str(&r->new_mail));
-	hook_trigger(a->post_sync_hook, 0, NULL);
-	bool first = !a->passed_once;
-	a->passed_once = true;
-	if (a->ev.passed)
-		a->ev.passed(a->ev.ctx, a, first);
+	hook_trigger(a->post_sync_hook, r->sum.down, buf_str(&r->new_mail));
+	tell_ready(a);
 	/* A folder's own trouble (a refusal, a full disk) waits for the next
 	 * event or poll; the server or the network gone means a reconnect. */
 	if (r->rc < 0 && (r->err.cls == ERR_TEMP || r->err.cls == ERR_AUTH) &&
@@ -304,6 +309,7 @@ static void on_pass(void *ctx, const struct pass_result *r)
 	}
 	if (a->all_dirty || a->ndirty)
 		uv_timer_start(&a->debounce, on_debounce, DEBOUNCE_MS, 0);
+	tell_changed(a);
 }
 
 /* A POP3 fetch ends like a pass: the same bookkeeping, hooks and backoff. */
@@ -327,7 +333,7 @@ static void on_fetch(void *ctx, const struct pop3_fetch_result *fr)
 static void on_debounce(uv_timer_t *t)
 {
 	struct account *a = t->data;
-	if (a->running || a->stopping || (!a->all_dirty && !a->ndirty))
+	if (a->running || a->stopping || a->paused || (!a->all_dirty && !a->ndirty))
 		return;
 	struct pass_opts opts = {
 		.only = a->all_dirty ? NULL : a->dirty,
@@ -410,14 +416,30 @@ struct account *account_new(uv_loop_t *loop, const struct account_conf *conf,
 	a->conf = conf;
 	a->general = general;
 	a->ev = *ev;
-	a->new_mail_hook = hook_new(loop, conf->name, "new-mail", conf->new_mail_command);
-	a->post_sync_hook = hook_new(loop, conf->name, "post-sync", conf->post_sync_command);
+	unsigned hook_s = (unsigned)conf->hook_timeout;
+	a->new_mail_hook = hook_new(loop, conf->name, "new-mail", conf->new_mail_command, hook_s);
+	a->post_sync_hook =
+	    hook_new(loop, conf->name, "post-sync", conf->post_sync_command, hook_s);
 	uv_timer_t *timers[] = { &a->debounce, &a->poll, &a->retry, &a->clock };
 	for (size_t i = 0; i < ARRAY_SIZE(timers); i++) {
 		uv_timer_init(loop, timers[i]);
 		timers[i]->data = a;
 	}
 	return a;
+}
+
+static void tell_ready(struct account *a)
+{
+	if (a->ready)
+		return;
+	a->ready = true;
+	if (a->ev.ready)
+		a->ev.ready(a->ev.ctx, a);
+}
+
+static void on_login(void *ctx)
+{
+	tell_ready(ctx);
 }
 
 /* A POP3 account keeps no connection and has no push: a fetch at start and
@@ -436,9 +458,8 @@ void account_start(struct account *a)
 	if (state_open(a->general->state_dir, a->conf->name, &a->st, &err) < 0) {
 		log_error("account=%s not started: %s", a->conf->name, err.msg);
 		a->last_err = err;
-		a->passed_once = true;
-		if (a->ev.passed)
-			a->ev.passed(a->ev.ctx, a, true);
+		tell_ready(a);
+		tell_changed(a);
 		return;
 	}
 	a->started = true;
@@ -447,6 +468,7 @@ void account_start(struct account *a)
 		return;
 	}
 	a->pool = pool_new(a->loop, a->conf);
+	pool_on_login(a->pool, on_login, a);
 	a->watch = watch_new(a->loop, on_watch, a, &err);
 	if (!a->watch)
 		log_warn("account=%s local changes are found by polling only: %s", a->conf->name,
@@ -569,8 +591,11 @@ void account_pause(struct account *a)
 	a->paused = true;
 	uv_timer_stop(&a->debounce);
 	uv_timer_stop(&a->poll);
-	push_free(&a->push);
+	/* Push stays connected and its news is dropped (account_sync): Dovecot
+	 * 2.3 sends nothing more on a connection whose NOTIFY was set a second
+	 * time, which a push started again on resume would do. */
 	log_info("account=%s event=paused", a->conf->name);
+	tell_changed(a);
 }
 
 void account_resume(struct account *a)
@@ -581,9 +606,39 @@ void account_resume(struct account *a)
 	uint64_t poll_ms = poll_ms_of(a);
 	uv_timer_start(&a->poll, on_poll, poll_ms, poll_ms);
 	log_info("account=%s event=resumed", a->conf->name);
+	tell_changed(a);
 	if (a->synced_once)
-		start_push(a);
+		start_push(a); /* if it went down meanwhile */
+	/* What happened while paused was dropped, not queued: look at every
+	 * folder for real. LIST-STATUS is no guide here: Dovecot answers it for
+	 * a folder still selected on that connection as the session last saw
+	 * it, without the mail that came meanwhile. */
+	a->force_scan = true;
 	account_sync(a, NULL);
+}
+
+/* The extensions the account's connections use: push by NOTIFY, else IDLE;
+ * QRESYNC when enabled; the others when offered. */
+static void used_caps(const struct account *a, char *out, size_t size)
+{
+	static const enum imap_cap shown[] = { CAP_NOTIFY, CAP_IDLE, CAP_QRESYNC,
+					       CAP_CONDSTORE, CAP_MOVE, CAP_UIDPLUS };
+	struct imap_caps caps;
+	bool qresync;
+	out[0] = '\0';
+	if (!a->pool || !pool_caps(a->pool, &caps, &qresync))
+		return;
+	size_t len = 0;
+	for (size_t i = 0; i < ARRAY_SIZE(shown); i++) {
+		enum imap_cap c = shown[i];
+		bool used = c == CAP_QRESYNC ? qresync
+			    : c == CAP_IDLE  ? imap_caps_has(&caps, c) &&
+						  !imap_caps_has(&caps, CAP_NOTIFY)
+					     : imap_caps_has(&caps, c);
+		if (used)
+			len += (size_t)snprintf(out + len, size - len, "%s%s", len ? " " : "",
+						imap_cap_name(c));
+	}
 }
 
 void account_status(const struct account *a, struct account_status *out)
@@ -605,4 +660,5 @@ void account_status(const struct account *a, struct account_status *out)
 		.connections = a->pool ? pool_size(a->pool) : a->fetch != NULL,
 		.st = a->st,
 	};
+	used_caps(a, out->caps, sizeof(out->caps));
 }

@@ -16,8 +16,12 @@ struct account;
 
 /* What the daemon hears of an account. */
 struct account_events {
-	/* A pass ended (first: the account's first one, whatever its result). */
-	void (*passed)(void *ctx, struct account *a, bool first);
+	/* Its state (account_status) changed: a pass ended, it backs off, it
+	 * was paused or resumed. */
+	void (*changed)(void *ctx, struct account *a);
+	/* Once per account: its first connection logged in, or its first pass
+	 * ended without one (offline at start). */
+	void (*ready)(void *ctx, struct account *a);
 	void *ctx;
 };
 
@@ -41,7 +45,8 @@ typedef void (*account_done_cb)(void *ctx, int rc, const struct err *err);
 void account_sync_then(struct account *a, const char *folder, bool allow_mass_delete,
 		       account_done_cb done, void *ctx);
 
-/* Paused: no sync starts and push is off until account_resume. */
+/* Paused: no sync starts, and push news is dropped, until account_resume,
+ * which syncs every folder. */
 void account_pause(struct account *a);
 void account_resume(struct account *a);
 
@@ -54,6 +59,9 @@ struct account_status {
 	const char *last_error; /* "" when the last pass had none */
 	uint64_t retry_in_ms; /* in backoff: until the next attempt */
 	unsigned connections;
+	/* The extensions in use, space-separated ("NOTIFY QRESYNC CONDSTORE
+	 * MOVE UIDPLUS"); "" before the first login. */
+	char caps[64];
 	struct state *st;     /* the account's state, for per-folder figures; may be NULL */
 };
 void account_status(const struct account *a, struct account_status *out);

@@ -73,6 +73,17 @@ static void status_json(struct buf *b, struct account *const *v, size_t n)
 		buf_json_string(b, s.state);
 		buf_puts(b, ", \"push\": ");
 		buf_json_string(b, s.push);
+		buf_puts(b, ", \"capabilities\": [");
+		for (const char *c = s.caps; *c;) {
+			size_t len = strcspn(c, " ");
+			char name[32];
+			snprintf(name, sizeof(name), "%.*s", (int)len, c);
+			if (c != s.caps)
+				buf_puts(b, ", ");
+			buf_json_string(b, name);
+			c += len + (c[len] == ' ');
+		}
+		buf_putc(b, ']');
 		buf_printf(b, ", \"connections\": %u, \"last_sync\": %lld, \"backoff_ms\": %llu, "
 			      "\"last_error\": ",
 			   s.connections, (long long)s.last_sync, (unsigned long long)s.retry_in_ms);
@@ -110,6 +121,8 @@ static void status_table(struct buf *b, struct account *const *v, size_t n)
 		buf_putc(b, '\n');
 		if (s.last_error[0])
 			buf_printf(b, "  error: %s\n", s.last_error);
+		if (s.caps[0])
+			buf_printf(b, "  capabilities: %s\n", s.caps);
 		struct state_folder *f = NULL;
 		size_t nf = 0;
 		if (s.st && state_folder_list(s.st, &f, &nf, NULL) < 0)
@@ -129,6 +142,34 @@ static void status_table(struct buf *b, struct account *const *v, size_t n)
 	}
 }
 
+/* status [ACCOUNT] [--json]: the option may also follow the command. */
+static void cmd_status(struct control *ctl, struct answer *an, bool json, char **args, size_t n)
+{
+	const char *name = NULL;
+	for (size_t i = 0; i < n; i++) {
+		if (strcmp(args[i], "--json") == 0) {
+			json = true;
+		} else if (!name && args[i][0] != '-') {
+			name = args[i];
+		} else {
+			an->status = 2;
+			buf_printf(&an->text, "mailferryctl: status: unexpected argument: %s\n",
+				   args[i]);
+			return;
+		}
+	}
+	struct account *v[64];
+	size_t nv = select_accounts(ctl, name, v, 64);
+	if (name && nv == 0) {
+		an->status = 2;
+		buf_printf(&an->text, "mailferryctl: no account named %s\n", name);
+	} else if (json) {
+		status_json(&an->text, v, nv);
+	} else {
+		status_table(&an->text, v, nv);
+	}
+}
+
 /* ---- sync ---- */
 
 static void on_synced(void *ctx, int rc, const struct err *err)
@@ -140,6 +181,22 @@ static void on_synced(void *ctx, int rc, const struct err *err)
 	}
 	if (--an->waiting == 0)
 		finish(an);
+}
+
+/* Whether the account syncs a folder of that (server) name. */
+static bool has_folder(struct account *a, const char *name)
+{
+	struct account_status s;
+	account_status(a, &s);
+	struct state_folder *f = NULL;
+	size_t nf = 0;
+	if (!s.st || state_folder_list(s.st, &f, &nf, NULL) < 0)
+		return false;
+	bool found = false;
+	for (size_t k = 0; k < nf && !found; k++)
+		found = strcmp(f[k].name, name) == 0;
+	state_folder_list_free(&f, nf);
+	return found;
 }
 
 /* sync [ACCOUNT [FOLDER]] [--wait] [--allow-mass-delete] */
@@ -170,13 +227,33 @@ static void cmd_sync(struct control *ctl, struct answer *an, char **args, size_t
 		finish(an);
 		return;
 	}
+	if (pos[1] && !has_folder(v[0], pos[1])) {
+		an->status = 2;
+		buf_printf(&an->text,
+			   "mailferryctl: account %s has no folder %s (mailferryctl status %s "
+			   "lists them)\n",
+			   pos[0], pos[1], pos[0]);
+		finish(an);
+		return;
+	}
 	an->waiting = 1; /* held while asking, so no answer leaves early */
+	bool started = false;
 	for (size_t i = 0; i < nv; i++) {
+		struct account_status st;
+		account_status(v[i], &st);
+		if (strcmp(st.state, "paused") == 0) {
+			an->status = 1;
+			buf_printf(&an->text,
+				   "mailferryctl: account %s is paused (mailferryctl resume %s)\n",
+				   st.name, st.name);
+			continue;
+		}
 		if (wait)
 			an->waiting++;
+		started = true;
 		account_sync_then(v[i], pos[1], mass, wait ? on_synced : NULL, an);
 	}
-	if (!wait)
+	if (!wait && started)
 		buf_printf(&an->text, "sync started\n");
 	if (--an->waiting == 0)
 		finish(an);
@@ -211,16 +288,7 @@ static void handle(void *ctx, struct ctl_conn *conn, char **words, size_t n)
 	const char *arg = n > 1 ? words[1] : NULL;
 	log_debug("event=ctl command=%s", cmd);
 	if (strcmp(cmd, "status") == 0) {
-		struct account *v[64];
-		size_t nv = select_accounts(ctl, arg, v, 64);
-		if (arg && nv == 0) {
-			an->status = 2;
-			buf_printf(&an->text, "mailferryctl: no account named %s\n", arg);
-		} else if (json) {
-			status_json(&an->text, v, nv);
-		} else {
-			status_table(&an->text, v, nv);
-		}
+		cmd_status(ctl, an, json, words + 1, n - 1);
 	} else if (strcmp(cmd, "sync") == 0) {
 		cmd_sync(ctl, an, words + 1, n - 1);
 		return;

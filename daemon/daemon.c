@@ -23,7 +23,7 @@ struct daemon {
 	struct config *retired; /* the config of the accounts a reload stops */
 	struct config *pending; /* a config that arrived while a reload was under way */
 	bool exiting, reloading;
-	size_t first_passes; /* accounts whose first pass ended: READY once all did */
+	size_t ready; /* accounts that logged in or ended a pass: READY once all did */
 	int status;
 };
 
@@ -42,13 +42,20 @@ static void update_status(struct daemon *d)
 	buf_free(&b);
 }
 
-/* READY=1 once every account's first pass ended: the first connections are
- * made (or failed and backing off, which must not keep the unit starting). */
-static void on_passed(void *ctx, struct account *a, bool first)
+static void on_changed(void *ctx, struct account *a)
+{
+	(void)a;
+	update_status(ctx);
+}
+
+/* READY=1 once every account logged in, or ended its first pass without a
+ * connection (offline, backing off): neither a large first sync nor a
+ * missing network may keep the unit starting until systemd gives up. */
+static void on_ready(void *ctx, struct account *a)
 {
 	struct daemon *d = ctx;
 	(void)a;
-	if (first && ++d->first_passes == d->naccounts)
+	if (++d->ready == d->naccounts)
 		notify_ready();
 	update_status(d);
 }
@@ -56,10 +63,10 @@ static void on_passed(void *ctx, struct account *a, bool first)
 static void start_accounts(struct daemon *d)
 {
 	const struct config *cfg = *d->cfg;
-	struct account_events ev = { on_passed, d };
+	struct account_events ev = { on_changed, on_ready, d };
 	d->accounts = xcalloc(cfg->n_accounts + 1, sizeof(*d->accounts));
 	d->naccounts = 0;
-	d->first_passes = 0;
+	d->ready = 0;
 	for (size_t i = 0; i < cfg->n_accounts; i++) {
 		const struct account_conf *ac = &cfg->accounts[i];
 		d->accounts[d->naccounts++] = account_new(d->loop, ac, &cfg->general, &ev);

@@ -10,28 +10,34 @@
 struct hook {
 	uv_loop_t *loop;
 	char *account, *event, *command;
+	unsigned timeout_s;
 	/* gathered for the next run */
 	bool wanted;
 	unsigned count;
 	struct buf folders;
-	/* the running one */
+	/* the running one: proc is open from its spawn to its close callback */
 	uv_process_t proc;
-	uv_timer_t timer;
-	bool running, freed;
-	unsigned handles;
+	uv_timer_t timeout;                    /* kills a run that takes too long */
+	uv_timer_t spacing;                    /* active: too soon after the last start */
+	bool running, alive, timed_out, freed; /* alive: spawned and not exited */
+	unsigned handles; /* open handles; the hook is freed when none is left */
 };
 
-struct hook *hook_new(uv_loop_t *loop, const char *account, const char *event,
-		      const char *command)
+static void run(struct hook *h);
+
+struct hook *hook_new(uv_loop_t *loop, const char *account, const char *event, const char *command,
+		      unsigned timeout_s)
 {
 	struct hook *h = xcalloc(1, sizeof(*h));
 	h->loop = loop;
 	h->account = xstrdup(account);
 	h->event = xstrdup(event);
 	h->command = command && command[0] ? xstrdup(command) : NULL;
-	uv_timer_init(loop, &h->timer);
-	h->timer.data = h;
-	h->handles = 1;
+	h->timeout_s = timeout_s;
+	uv_timer_init(loop, &h->timeout);
+	uv_timer_init(loop, &h->spacing);
+	h->timeout.data = h->spacing.data = h;
+	h->handles = 2;
 	return h;
 }
 
@@ -51,43 +57,66 @@ static void on_handle_closed(uv_handle_t *handle)
 	release(handle->data);
 }
 
-static void run(struct hook *h);
+/* The process handle is only reusable once closed: the next run starts here. */
+static void on_proc_closed(uv_handle_t *handle)
+{
+	struct hook *h = handle->data;
+	h->running = false;
+	if (h->wanted && !h->freed && !uv_is_active((uv_handle_t *)&h->spacing))
+		run(h);
+	release(h);
+}
 
 static void on_exit_cb(uv_process_t *p, int64_t status, int signal)
 {
 	struct hook *h = p->data;
-	uv_timer_stop(&h->timer);
-	h->running = false;
-	if (signal)
-		log_warn("account=%s hook=%s event=hook-failed killed by signal %d%s", h->account,
-			 h->event, signal, signal == SIGKILL ? " (timed out)" : "");
+	h->alive = false;
+	uv_timer_stop(&h->timeout);
+	if (h->timed_out)
+		log_warn("account=%s hook=%s event=hook-failed timed out after %u s: killed",
+			 h->account, h->event, h->timeout_s);
+	else if (signal)
+		log_warn("account=%s hook=%s event=hook-failed killed by signal %d", h->account,
+			 h->event, signal);
 	else if (status)
 		log_warn("account=%s hook=%s event=hook-failed exit status %lld", h->account,
 			 h->event, (long long)status);
 	else
 		log_debug("account=%s hook=%s event=hook-done", h->account, h->event);
-	uv_close((uv_handle_t *)p, on_handle_closed);
-	if (h->wanted && !h->freed)
-		run(h);
+	uv_close((uv_handle_t *)p, on_proc_closed);
+}
+
+/* The command runs in its own process group (UV_PROCESS_DETACHED): a shell
+ * that started a pipeline or a background job is killed with all of it. */
+static void kill_run(struct hook *h)
+{
+	if (h->alive)
+		kill(-h->proc.pid, SIGKILL);
 }
 
 static void on_timeout(uv_timer_t *t)
 {
 	struct hook *h = t->data;
-	if (h->running)
-		uv_process_kill(&h->proc, SIGKILL);
+	h->timed_out = true;
+	kill_run(h);
 }
 
-static void run(struct hook *h)
+static void on_spacing(uv_timer_t *t)
 {
-	char count[32];
-	snprintf(count, sizeof(count), "%u", h->count);
-	char *env_account = xasprintf("MAILFERRY_ACCOUNT=%s", h->account);
-	char *env_event = xasprintf("MAILFERRY_EVENT=%s", h->event);
-	char *env_new = xasprintf("MAILFERRY_NEW=%s", count);
-	char *env_folders = xasprintf("MAILFERRY_FOLDERS=%s", buf_str(&h->folders));
-	/* The daemon's environment (PATH, HOME, DISPLAY for notify-send), plus ours. */
+	struct hook *h = t->data;
+	if (h->wanted && !h->running)
+		run(h);
+}
+
+/* The daemon's environment (PATH, HOME, DISPLAY for notify-send), less any
+ * MAILFERRY_ variable, plus the four of this run. Frees nothing of environ. */
+static char **hook_env(struct hook *h, char *ours[4])
+{
 	extern char **environ;
+	ours[0] = xasprintf("MAILFERRY_ACCOUNT=%s", h->account);
+	ours[1] = xasprintf("MAILFERRY_EVENT=%s", h->event);
+	ours[2] = xasprintf("MAILFERRY_NEW=%u", h->count);
+	ours[3] = xasprintf("MAILFERRY_FOLDERS=%s", buf_str(&h->folders));
 	size_t n = 0;
 	while (environ[n])
 		n++;
@@ -96,33 +125,48 @@ static void run(struct hook *h)
 	for (size_t i = 0; i < n; i++)
 		if (strncmp(environ[i], "MAILFERRY_", 10) != 0)
 			env[k++] = environ[i];
-	env[k++] = env_account, env[k++] = env_event, env[k++] = env_new, env[k++] = env_folders;
+	for (size_t i = 0; i < 4; i++)
+		env[k++] = ours[i];
+	return env;
+}
+
+static void run(struct hook *h)
+{
+	char *ours[4];
+	char **env = hook_env(h, ours);
 	char *args[] = { "/bin/sh", "-c", h->command, NULL };
 	uv_stdio_container_t stdio[3] = { { .flags = UV_IGNORE },
 					  { .flags = UV_INHERIT_FD, .data.fd = 2 },
 					  { .flags = UV_INHERIT_FD, .data.fd = 2 } };
-	uv_process_options_t o = { .exit_cb = on_exit_cb, .file = "/bin/sh", .args = args,
-				   .env = env, .stdio = stdio, .stdio_count = 3 };
+	uv_process_options_t o = { .exit_cb = on_exit_cb,
+				   .file = "/bin/sh",
+				   .args = args,
+				   .env = env,
+				   .stdio = stdio,
+				   .stdio_count = 3,
+				   .flags = UV_PROCESS_DETACHED };
 	h->proc.data = h;
 	int rc = uv_spawn(h->loop, &h->proc, &o);
 	free(env);
-	free(env_account);
-	free(env_event);
-	free(env_new);
-	free(env_folders);
+	for (size_t i = 0; i < 4; i++)
+		free(ours[i]);
+	log_debug("account=%s hook=%s event=hook-start new=%u", h->account, h->event, h->count);
 	h->wanted = false;
 	h->count = 0;
 	buf_reset(&h->folders);
+	/* The handle needs closing whether or not the spawn worked. */
+	h->running = true;
+	h->timed_out = false;
+	h->handles++;
+	uv_timer_start(&h->spacing, on_spacing, HOOK_SPACING_MS, 0);
 	if (rc < 0) {
-		log_warn("account=%s hook=%s event=hook-failed cannot start /bin/sh: %s", h->account,
-			 h->event, uv_strerror(rc));
-		uv_close((uv_handle_t *)&h->proc, NULL);
+		log_warn("account=%s hook=%s event=hook-failed cannot start /bin/sh: %s",
+			 h->account, h->event, uv_strerror(rc));
+		uv_close((uv_handle_t *)&h->proc, on_proc_closed);
 		return;
 	}
-	h->running = true;
-	h->handles++;
-	uv_timer_start(&h->timer, on_timeout, HOOK_TIMEOUT_S * 1000, 0);
-	log_debug("account=%s hook=%s event=hook-start", h->account, h->event);
+	h->alive = true;
+	uv_timer_start(&h->timeout, on_timeout, (uint64_t)h->timeout_s * 1000, 0);
 }
 
 /* Whether the newline-separated list holds the line f[0..len). */
@@ -152,7 +196,7 @@ void hook_trigger(struct hook *h, unsigned count, const char *folders)
 		}
 		folders += len + (folders[len] == '\n');
 	}
-	if (!h->running)
+	if (!h->running && !uv_is_active((uv_handle_t *)&h->spacing))
 		run(h);
 }
 
@@ -163,7 +207,7 @@ void hook_free(struct hook **hp)
 		return;
 	*hp = NULL;
 	h->freed = true;
-	if (h->running)
-		uv_process_kill(&h->proc, SIGKILL);
-	uv_close((uv_handle_t *)&h->timer, on_handle_closed);
+	kill_run(h);
+	uv_close((uv_handle_t *)&h->timeout, on_handle_closed);
+	uv_close((uv_handle_t *)&h->spacing, on_handle_closed);
 }

@@ -12,8 +12,10 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-/* A request must be complete this soon after the connection. */
+/* A request must be complete this soon after the connection, and the
+ * client must have taken its answer this soon after it was ready. */
 #define REQUEST_MS 5000
+#define ANSWER_MS 30000
 
 struct ctl_conn {
 	struct ctl_server *server; /* NULL once the server stopped */
@@ -77,6 +79,13 @@ static void conn_close(struct ctl_conn *c)
 	uv_close((uv_handle_t *)&c->timer, on_conn_handle_closed);
 }
 
+static void on_timeout(uv_timer_t *t)
+{
+	struct ctl_conn *c = t->data;
+	if (!c->handled)
+		conn_close(c);
+}
+
 static void on_written(uv_write_t *w, int status)
 {
 	(void)status;
@@ -91,16 +100,10 @@ void ctl_conn_reply(struct ctl_conn *c, int status, const char *text)
 		return;
 	}
 	buf_printf(&c->answer, "%d\n%s", status, text ? text : "");
+	uv_timer_start(&c->timer, on_timeout, ANSWER_MS, 0);
 	uv_buf_t b = uv_buf_init(c->answer.data, (unsigned)c->answer.len);
 	c->write.data = c;
 	if (uv_write(&c->write, (uv_stream_t *)&c->pipe, &b, 1, on_written) < 0)
-		conn_close(c);
-}
-
-static void on_timeout(uv_timer_t *t)
-{
-	struct ctl_conn *c = t->data;
-	if (!c->handled)
 		conn_close(c);
 }
 
@@ -112,10 +115,10 @@ static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *b)
 	*b = uv_buf_init(chunk, sizeof(chunk));
 }
 
-static void refuse(struct ctl_conn *c, const char *why)
+static void refuse(struct ctl_conn *c, int status, const char *why)
 {
 	uv_read_stop((uv_stream_t *)&c->pipe);
-	ctl_conn_reply(c, 2, why);
+	ctl_conn_reply(c, status, why);
 }
 
 static void on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *b)
@@ -135,7 +138,7 @@ static void on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *b)
 	if (res == CTL_BAD) {
 		char why[128];
 		snprintf(why, sizeof(why), "mailferryd: %s\n", c->req.why);
-		refuse(c, why);
+		refuse(c, 2, why);
 		return;
 	}
 	uv_read_stop(st);
@@ -188,7 +191,7 @@ static void on_connection(uv_stream_t *listener, int status)
 		return;
 	}
 	if (!peer_allowed(&c->pipe)) {
-		refuse(c, "mailferryd: permission denied: not the daemon's user\n");
+		refuse(c, 1, "mailferryd: permission denied: not the daemon's user\n");
 		return;
 	}
 	uv_timer_start(&c->timer, on_timeout, REQUEST_MS, 0);
@@ -228,9 +231,14 @@ static int prepare_dir(const char *path, struct err *err)
 }
 
 /* A socket file that nothing answers on is a dead daemon's: remove it. One
- * that answers belongs to a live daemon: leave it alone. */
+ * that answers belongs to a live daemon: leave it alone. Anything else at
+ * that path is not ours to remove. */
 static int claim_path(const char *path, struct err *err)
 {
+	struct stat st;
+	if (lstat(path, &st) == 0 && !S_ISSOCK(st.st_mode))
+		return err_set(err, -EEXIST, ERR_CONFIG,
+			       "%s: exists and is not a socket; not replacing it", path);
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
 	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);

@@ -34,6 +34,10 @@ struct sync_pool {
 	char *secret; /* fetched once per pool, wiped when it closes */
 	struct secret_req *secret_req;
 	uv_timer_t kick; /* runs dispatch from the loop */
+	struct imap_caps caps; /* of the latest connection that logged in */
+	bool logged_in, qresync;
+	void (*on_login)(void *ctx);
+	void *login_ctx;
 	bool closing;
 	void (*closed)(void *ctx);
 	void *closed_ctx;
@@ -154,10 +158,15 @@ static void on_open(void *ctx, const struct imap_reply *reply)
 	}
 	pc->ready = true;
 	p->soft_cap = 0; /* the server takes connections again */
+	p->caps = *imap_client_caps(pc->c);
+	p->qresync = imap_client_qresync(pc->c);
+	p->logged_in = true;
 	log_debug("account=%s event=connected server=%s security=\"%s\" connections=%u",
 		  p->account->name, imap_client_name(pc->c), imap_client_security(pc->c),
 		  p->nconns);
 	kick(p);
+	if (p->on_login)
+		p->on_login(p->login_ctx);
 }
 
 static void open_conn(struct sync_pool *p)
@@ -262,6 +271,19 @@ void pool_release(struct sync_pool *p, struct imap_client *c)
 unsigned pool_size(const struct sync_pool *p)
 {
 	return p->nconns;
+}
+
+void pool_on_login(struct sync_pool *p, void (*cb)(void *ctx), void *ctx)
+{
+	p->on_login = cb;
+	p->login_ctx = ctx;
+}
+
+bool pool_caps(const struct sync_pool *p, struct imap_caps *caps, bool *qresync)
+{
+	*caps = p->caps;
+	*qresync = p->qresync;
+	return p->logged_in;
 }
 
 /* ---- closing ---- */

@@ -42,5 +42,11 @@ void pool_acquire(struct sync_pool *p, unsigned limit, const struct pool_user *u
 void pool_release(struct sync_pool *p, struct imap_client *c);
 /* Connections open now (lent or idle). */
 unsigned pool_size(const struct sync_pool *p);
+/* cb (may be NULL) runs each time a connection has logged in (the daemon
+ * tells systemd it is ready at the first). */
+void pool_on_login(struct sync_pool *p, void (*cb)(void *ctx), void *ctx);
+/* The capabilities of the latest connection that logged in, and whether it
+ * enabled QRESYNC; false while none has. */
+bool pool_caps(const struct sync_pool *p, struct imap_caps *caps, bool *qresync);
 
 #endif

@@ -140,6 +140,7 @@ static void test_defaults(void)
 	CHECK_INT(a->line, 2);
 	CHECK_INT(a->layout, LAYOUT_VERBATIM);
 	CHECK(a->new_mail_command == NULL && a->post_sync_command == NULL);
+	CHECK_INT(a->hook_timeout, 60);
 	CHECK(a->max_delete_share == 0.5);
 	CHECK_INT(a->min_mass_delete, 20);
 	CHECK(!a->special_use_names && !a->pop3 && !a->smtp);
@@ -246,6 +247,7 @@ static void test_every_key(void)
 	CHECK_INT(a->layout, LAYOUT_MAILDIRPP);
 	CHECK_STR(a->new_mail_command, "notmuch new");
 	CHECK_STR(a->post_sync_command, "touch /tmp/synced");
+	CHECK_INT(a->hook_timeout, 5);
 	CHECK(a->max_delete_share == 1.0);
 	CHECK_INT(a->min_mass_delete, 0);
 	CHECK(a->special_use_names);
@@ -393,6 +395,8 @@ static void test_bad_values(void)
 	EXPECT_ERR(
 	    conf("min_mass_delete = -1;", ""),
 	    "t.conf:5: accounts[work].min_mass_delete: must be between 0 and 2147483647 (got -1)");
+	EXPECT_ERR(conf("hook_timeout = 0;", ""),
+		   "t.conf:5: accounts[work].hook_timeout: must be between 1 and 86400 (got 0)");
 	EXPECT_ERR(
 	    conf("max_delete_share = 0;", ""),
 	    "t.conf:5: accounts[work].max_delete_share: must be greater than 0 and at most 1 "
@@ -678,6 +682,38 @@ static void test_paths(void)
 	p = config_default_path();
 	CHECK_STR(p, "/home/t/.config/mailferry/config");
 	free(p);
+}
+
+/* mailferryctl's lenient look at a config with an error elsewhere. */
+static void test_control_socket_of_a_broken_config(void)
+{
+	char path[128];
+	struct err e = { 0 };
+	setenv("XDG_RUNTIME_DIR", "/run/user/7", 1);
+	snprintf(path, sizeof(path), "%s/broken", tmpdir);
+	write_file(path,
+		   "general: { control_socket = \"/srv//ctl/sock\"; colour = 1; };\n"
+		   "accounts = ();\n",
+		   0600);
+	char *sock = config_control_socket(path, &e);
+	CHECK_STR(sock, "/srv/ctl/sock");
+	free(sock);
+	write_file(path, "general: { log_level = \"loud\"; };\n", 0600);
+	sock = config_control_socket(path, &e);
+	CHECK_STR(sock, "/run/user/7/mailferry/ctl.sock");
+	free(sock);
+	write_file(path, "general: { control_socket = \"/srv/s\" ;; {\n", 0600);
+	sock = config_control_socket(path, &e);
+	CHECK_STR(sock, "/run/user/7/mailferry/ctl.sock");
+	free(sock);
+	write_file(path, "@include \"/etc/passwd\"\ngeneral: { control_socket = \"/a\"; };\n",
+		   0600);
+	sock = config_control_socket(path, &e);
+	CHECK_STR(sock, "/run/user/7/mailferry/ctl.sock");
+	free(sock);
+	snprintf(path, sizeof(path), "%s/missing", tmpdir);
+	CHECK(config_control_socket(path, &e) == NULL);
+	CHECK(strstr(e.msg, "missing: cannot read: No such file or directory") != NULL);
 }
 
 static void test_file_permissions(void)
@@ -984,6 +1020,7 @@ int main(void)
 	RUN(test_smtp_and_pop3_rules);
 	RUN(test_paths);
 	RUN(test_file_permissions);
+	RUN(test_control_socket_of_a_broken_config);
 	RUN(test_secret_command);
 	RUN(test_secret_timeout);
 	RUN(test_secret_exit_grace);
