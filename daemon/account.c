@@ -17,6 +17,9 @@
 
 /* Events closer together than this become one pass. */
 #define DEBOUNCE_MS 30
+/* A fresh copy of a known message waits this long for the other half of a
+ * move (sync/transfer.c); then it is looked at again. */
+#define HOLD_COPIES_MS 5000
 /* Reconnect after 1 s, 2 s, 4 s ... up to 5 minutes, with jitter. */
 #define RETRY_FIRST_MS 1000
 #define RETRY_MAX_MS (5 * 60 * 1000)
@@ -49,7 +52,7 @@ struct account {
 	struct pop3_fetch *fetch; /* POP3: the running fetch */
 	struct push *push;
 	struct watch *watch;
-	uv_timer_t debounce, poll, retry, clock;
+	uv_timer_t debounce, poll, retry, clock, recheck;
 
 	bool running;	  /* a pass is running */
 	bool all_dirty;	  /* the next pass takes every folder */
@@ -89,6 +92,7 @@ static void tell_changed(struct account *a)
 	if (a->ev.changed)
 		a->ev.changed(a->ev.ctx, a);
 }
+static void on_poll(uv_timer_t *t);
 
 static uint64_t poll_ms_of(const struct account *a)
 {
@@ -239,6 +243,9 @@ static void refresh_watches(struct account *a)
 		}
 		if (a->conf->layout == LAYOUT_VERBATIM)
 			watch_tree(a->watch, path, &err);
+		if (!was_watched(old, nold, path))
+			log_debug("account=%s folder=\"%s\" event=watching", a->conf->name,
+				  folders[i].name);
 		if (old && !was_watched(old, nold, path))
 			account_sync(a, folders[i].name);
 		a->watched[a->nwatched++] = (struct watched){ path, xstrdup(folders[i].name) };
@@ -291,6 +298,8 @@ static void on_pass(void *ctx, const struct pass_result *r)
 	}
 	a->in_pass = NULL;
 	refresh_watches(a);
+	if (r->sum.held && !uv_is_active((uv_handle_t *)&a->recheck))
+		uv_timer_start(&a->recheck, on_poll, HOLD_COPIES_MS + 100, 0);
 	if (r->sum.down)
 		hook_trigger(a->new_mail_hook, r->sum.down, buf_str(&r->new_mail));
 	hook_trigger(a->post_sync_hook, r->sum.down, buf_str(&r->new_mail));
@@ -340,6 +349,7 @@ static void on_debounce(uv_timer_t *t)
 		.force_scan = a->force_scan,
 		.watch = a->watch,
 		.allow_mass_delete = a->next_allow_mass_delete,
+		.hold_copies_ms = HOLD_COPIES_MS,
 	};
 	a->next_allow_mass_delete = false;
 	a->in_pass = a->waiting;
@@ -420,7 +430,7 @@ struct account *account_new(uv_loop_t *loop, const struct account_conf *conf,
 	a->new_mail_hook = hook_new(loop, conf->name, "new-mail", conf->new_mail_command, hook_s);
 	a->post_sync_hook =
 	    hook_new(loop, conf->name, "post-sync", conf->post_sync_command, hook_s);
-	uv_timer_t *timers[] = { &a->debounce, &a->poll, &a->retry, &a->clock };
+	uv_timer_t *timers[] = { &a->debounce, &a->poll, &a->retry, &a->clock, &a->recheck };
 	for (size_t i = 0; i < ARRAY_SIZE(timers); i++) {
 		uv_timer_init(loop, timers[i]);
 		timers[i]->data = a;
@@ -516,7 +526,7 @@ static void on_pool_closed(void *ctx)
 	clear_dirty(a);
 	free(a->dirty);
 	forget_watched(a);
-	uv_timer_t *timers[] = { &a->debounce, &a->poll, &a->retry, &a->clock };
+	uv_timer_t *timers[] = { &a->debounce, &a->poll, &a->retry, &a->clock, &a->recheck };
 	a->handles_open = ARRAY_SIZE(timers);
 	for (size_t i = 0; i < ARRAY_SIZE(timers); i++)
 		uv_close((uv_handle_t *)timers[i], on_timer_closed);
@@ -539,6 +549,7 @@ void account_stop(struct account *a, void (*done)(void *ctx), void *ctx)
 	uv_timer_stop(&a->poll);
 	uv_timer_stop(&a->retry);
 	uv_timer_stop(&a->clock);
+	uv_timer_stop(&a->recheck);
 	push_free(&a->push);
 	watch_free(&a->watch);
 	hook_free(&a->new_mail_hook);
