@@ -32,6 +32,7 @@ struct pass {
 
 	struct imap_client *c; /* the first connection, for LIST and CREATE */
 	bool has_condstore;
+	bool status_fresh; /* LIST-STATUS came from a connection with nothing selected */
 	struct imap_folder_list server;
 	struct state_folder *known;
 	size_t nknown;
@@ -137,7 +138,8 @@ static bool unchanged(const struct pass *p, const struct pass_job *pj)
 {
 	const struct folder_entry *e = pj->entry;
 	const struct state_folder *k = &pj->row;
-	if (p->opts.force_scan || !e->status.known || !p->has_condstore || !k->highestmodseq || !k->new_mtime.tv_sec)
+	if (p->opts.force_scan || !p->status_fresh || !e->status.known || !p->has_condstore ||
+	    !k->highestmodseq || !k->new_mtime.tv_sec)
 		return false;
 	if (e->status.uidvalidity != k->uidvalidity || e->status.uidnext != k->uidnext ||
 	    e->status.highestmodseq != k->highestmodseq || e->status.messages != k->messages)
@@ -393,6 +395,12 @@ static void on_list(void *ctx, struct imap_folder_list *list, const struct imap_
 	settle_folders(p);
 }
 
+static void ignore_reply(void *ctx, const struct imap_reply *reply)
+{
+	(void)ctx;
+	(void)reply; /* NO: nothing was selected, which is what we wanted */
+}
+
 static void on_first_conn(void *ctx, struct imap_client *c, const struct err *err)
 {
 	struct pass *p = ctx;
@@ -402,6 +410,13 @@ static void on_first_conn(void *ctx, struct imap_client *c, const struct err *er
 		return;
 	}
 	p->c = c;
+	/* Dovecot answers STATUS for the folder selected on this connection (a
+	 * job of an earlier pass left it there) with the session's old view,
+	 * so the connection leaves it first; without UNSELECT no answer is
+	 * trusted to skip a folder. */
+	p->status_fresh = imap_client_has(c, CAP_UNSELECT);
+	if (p->status_fresh)
+		imap_cmd_send(imap_cmd_new(c, "UNSELECT"), ignore_reply, p);
 	imap_list(c, true, on_list, p);
 }
 

@@ -313,7 +313,31 @@ static void on_logout(void *ctx, const struct imap_reply *reply)
 	pc->dead = true;
 	pc->lent = false;
 	unlink_conn(p, pc);
-	maybe_closed(p);
+	if (p->closing)
+		maybe_closed(p);
+	else
+		kick(p); /* a retired connection leaves room for a new one */
+}
+
+void pool_retire(struct sync_pool *p, struct imap_client *c)
+{
+	for (struct pool_conn *pc = p->conns; pc; pc = pc->next) {
+		if (pc->c != c)
+			continue;
+		imap_client_set_sink(c, NULL);
+		if (pc->dead || imap_client_pending(c)) {
+			unlink_conn(p, pc);
+			if (p->closing)
+				maybe_closed(p);
+			else
+				kick(p);
+		} else {
+			pc->dead = true; /* still lent: ours until LOGOUT completes */
+			imap_client_logout(c, on_logout, pc);
+		}
+		return;
+	}
+	BUG("pool_retire of a connection the pool does not hold");
 }
 
 void pool_close(struct sync_pool *p, void (*done)(void *ctx), void *ctx)

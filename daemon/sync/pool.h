@@ -40,6 +40,10 @@ void pool_acquire(struct sync_pool *p, unsigned limit, const struct pool_user *u
 		  pool_acquire_cb cb, void *ctx);
 /* Gives c back. A connection that failed is dropped instead. */
 void pool_release(struct sync_pool *p, struct imap_client *c);
+/* Gives c back for good: it is logged out and dropped, never lent again.
+ * For a session that carries state a later user must not inherit (push's
+ * NOTIFY SET: Dovecot stays silent on a connection that issues it again). */
+void pool_retire(struct sync_pool *p, struct imap_client *c);
 /* Connections open now (lent or idle). */
 unsigned pool_size(const struct sync_pool *p);
 /* cb (may be NULL) runs each time a connection has logged in (the daemon

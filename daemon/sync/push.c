@@ -19,6 +19,7 @@ struct push_conn {
 	char *folder; /* the IDLE folder; NULL for NOTIFY */
 	uv_timer_t renew;
 	bool idling, closing;
+	bool notify_set; /* its session carries NOTIFY SET: never lent again */
 };
 
 struct push {
@@ -51,14 +52,17 @@ static void on_timer_closed(uv_handle_t *h)
 	free(pc);
 }
 
-/* The connection goes back to the pool; pc goes away. */
+/* The connection goes back to the pool (or, with NOTIFY set on it, is
+ * logged out); pc goes away. */
 static void conn_done(struct push_conn *pc)
 {
 	struct push *p = pc->p;
 	for (size_t i = 0; p && i < p->n; i++)
 		if (p->conns[i] == pc)
 			p->conns[i] = p->conns[--p->n];
-	if (pc->c)
+	if (pc->c && pc->notify_set)
+		pool_retire(pc->pool, pc->c);
+	else if (pc->c)
 		pool_release(pc->pool, pc->c);
 	pc->c = NULL;
 	uv_timer_stop(&pc->renew);
@@ -182,6 +186,7 @@ static void setup_notify(struct push_conn *pc)
 		imap_cmd_send(imap_cmd_new(pc->c, "UNSELECT"), ignore_reply, pc);
 	struct imap_cmd *cmd = imap_cmd_new(
 		pc->c, "NOTIFY SET (personal (MessageNew MessageExpunge FlagChange MailboxName))");
+	pc->notify_set = true;
 	imap_cmd_send(cmd, on_setup, pc);
 }
 

@@ -189,6 +189,25 @@ def test_reconnects_after_a_server_restart(mf_env, mailserver, running):
     assert running.proc.poll() is None
 
 
+def test_polling_alone_finds_new_mail(mf_env, mailserver):
+    """With one connection there is no push: each poll lists the folders with
+    LIST-STATUS on the connection whose last job left INBOX selected. The
+    answer for INBOX must not be the session's stale view of it."""
+    reset_server(mailserver)
+    mailserver.deliver("alice", message(30, "before"))
+    mf_env.write_config(accounts=[mf_env.account(
+        imap={"poll_interval": 1, "max_connections": 1})])
+    d = mf_env.daemon("-v")
+    inbox = mf_env.maildir()
+    wait_for("the first sync", lambda: len(files(inbox)) == 1)
+    for n in range(31, 33):
+        mailserver.deliver("alice", message(n, "polled"))
+        wait_for(f"polled message {n} in the Maildir", lambda: any(
+            f"polled {n}".encode() in p.read_bytes() for p in files(inbox).values()))
+    assert len(files(inbox)) == 3
+    assert d.stop() == 0
+
+
 def test_lost_watcher_events_mean_a_rescan(mf_env, mailserver):
     reset_server(mailserver)
     mf_env.write_config(accounts=[mf_env.account(imap={"poll_interval": POLL})])
