@@ -148,19 +148,6 @@ const char *pop3_client_security(const struct pop3_client *c)
 	return c->conn ? conn_security(c->conn) : "closed";
 }
 
-const char *pop3_client_account(const struct pop3_client *c)
-{
-	return c->account;
-}
-
-size_t pop3_client_pending(const struct pop3_client *c)
-{
-	size_t n = 0;
-	for (const struct pop3_cmd *cmd = c->head; cmd; cmd = cmd->next)
-		n++;
-	return n;
-}
-
 enum err_class pop3_cl_code_class(const char *code, enum err_class dflt)
 {
 	if (strcasecmp(code, "IN-USE") == 0 || strcasecmp(code, "LOGIN-DELAY") == 0 ||

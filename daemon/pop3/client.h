@@ -113,8 +113,5 @@ const char *pop3_client_login_method(const struct pop3_client *c);
 /* "host:port", and the TLS version and cipher or "plaintext". */
 const char *pop3_client_name(const struct pop3_client *c);
 const char *pop3_client_security(const struct pop3_client *c);
-const char *pop3_client_account(const struct pop3_client *c);
-/* Commands sent and not yet completed. */
-size_t pop3_client_pending(const struct pop3_client *c);
 
 #endif
