@@ -433,6 +433,17 @@ class BadUidlLine(Scenario):
         s.multi("unique-id listing follows", ["1 good-id", "two words here"])
 
 
+class StlsInjection(Scenario):
+    """Offers STLS, and sends a second, plaintext line right behind its +OK: a man in the
+    middle injecting a response before the TLS handshake (RFC 2595 section 4)."""
+
+    capabilities = Scenario.capabilities + ("STLS",)
+
+    def handle_stls(self, s, arg):
+        s.send(b"+OK begin TLS negotiation\r\n+OK [injected] logged in\r\n")
+        s.wait_for_close()
+
+
 class Silent(Scenario):
     """Logs in, then never answers STAT: the client must time out."""
 
@@ -450,7 +461,7 @@ class InUse(Scenario):
 SCENARIOS = {c.__name__: c for c in (Scenario, GarbageGreeting, ErrGreeting, BadLineAt,
                                      LongLine, EndlessCapa, EndlessRetr, DropMidRetr,
                                      RetrErr, NoUidl, NoUidlNoQuit, DuplicateUidl,
-                                     BadUidlLine, Silent, InUse)}
+                                     BadUidlLine, StlsInjection, Silent, InUse)}
 
 
 class FakePOP3Server:

@@ -111,15 +111,16 @@ class Pop3Account:
         self.block = {}
         self.account = {}
 
-    def configure(self, tls="implicit", port=None, password_command=False, **pop3):
+    def configure(self, tls=None, port=None, password_command=False, **pop3):
         """Writes the config: pop3 keys over the defaults (for the fake server: host,
         port, tls none, user and password of the scenario)."""
         if port is None:
-            acct = self.env.account(ACCOUNT, user=self.user, protocol="pop3", tls=tls,
+            acct = self.env.account(ACCOUNT, user=self.user, protocol="pop3",
+                                    tls=tls or "implicit",
                                     password_command=password_command, pop3=pop3,
                                     **self.account)
         else:
-            block = {"host": "127.0.0.1", "port": port, "tls": "none", "user": "u",
+            block = {"host": "127.0.0.1", "port": port, "tls": tls or "none", "user": "u",
                      "password": "p", "timeout": 5}
             block.update(pop3)
             acct = {"name": ACCOUNT, "maildir": str(self.env.maildir_root / ACCOUNT),
@@ -561,6 +562,25 @@ def test_hostile_server(acct, fake, scenario, options, words, kept):
     after = acct.once()
     assert after.summary()["fetched"] == 3 - len(kept), str(after)
     acct.assert_exactly(raws)
+
+
+@pytest.mark.parametrize("case", ["not-offered", "injection"])
+def test_stls_is_required_and_clean(acct, fake, case):
+    """Rule 8: with tls = "starttls" a server without STLS fails the account (no fallback
+    to plaintext, the password is never sent), and plaintext the server sends right after
+    its +OK to STLS is refused as an injection."""
+    box = pop3d.Maildrop.sample(1, tag="stls-" + case)
+    scenario = pop3d.Scenario(box) if case == "not-offered" else pop3d.StlsInjection(box)
+    srv = fake(scenario)
+    acct.configure(port=srv.port, tls="starttls")
+    run = acct.once(rc=1)
+    if case == "not-offered":
+        run.failed("does not offer STLS")
+    else:
+        run.failed("before the TLS handshake")
+    verbs = [c.split(b" ")[0].upper() for c in srv.scenario.commands()]
+    assert not {b"USER", b"PASS", b"AUTH", b"APOP"} & set(verbs), verbs
+    assert acct.files() == []
 
 
 def test_no_uidl_keep_true_is_refused(acct, fake):
