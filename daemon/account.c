@@ -15,8 +15,11 @@
 #include <string.h>
 #include <time.h>
 
-/* Events closer together than this become one pass. */
+/* A reader's changes closer together than this become one pass. */
 #define DEBOUNCE_MS 30
+/* The server's news comes coalesced already (Dovecot holds it ~500 ms): a
+ * pass starts as soon as the lines read together are handled. */
+#define PUSH_DEBOUNCE_MS 1
 /* A fresh copy of a known message waits this long for the other half of a
  * move (sync/transfer.c); then it is looked at again. */
 #define HOLD_COPIES_MS 5000
@@ -109,7 +112,7 @@ const char *account_name(const struct account *a)
 
 static void on_debounce(uv_timer_t *t);
 
-void account_sync(struct account *a, const char *folder)
+static void sync_after(struct account *a, const char *folder, uint64_t delay_ms)
 {
 	if (a->stopping || a->paused)
 		return;
@@ -126,7 +129,12 @@ void account_sync(struct account *a, const char *folder)
 		}
 	}
 	if (!a->running && !uv_is_active((uv_handle_t *)&a->retry))
-		uv_timer_start(&a->debounce, on_debounce, DEBOUNCE_MS, 0);
+		uv_timer_start(&a->debounce, on_debounce, delay_ms, 0);
+}
+
+void account_sync(struct account *a, const char *folder)
+{
+	sync_after(a, folder, DEBOUNCE_MS);
 }
 
 static void clear_dirty(struct account *a)
@@ -374,7 +382,7 @@ static void on_debounce(uv_timer_t *t)
 
 static void on_push_event(void *ctx, const char *folder)
 {
-	account_sync(ctx, folder);
+	sync_after(ctx, folder, PUSH_DEBOUNCE_MS);
 }
 
 static void on_push_down(void *ctx, const struct err *err)

@@ -61,3 +61,12 @@ def _os_release():
     except OSError:
         pass
     return "unknown"
+
+
+def one_line(workdir, load_before):
+    """The machine and its load, for a report's opening line."""
+    m = describe(workdir)
+    loaded = " (loaded: quote only figures from a quiet machine)" if load_before[0] > 0.5 else ""
+    return (f"{m['cpu']}, {m['cores']} cores, {m['ram_gb']:.0f} GB RAM, {m['disk']}, "
+            f"Linux {m['kernel']} ({m['os']}); load average at the start "
+            f"{' / '.join(f'{v:.2f}' for v in load_before)}{loaded}")
