@@ -325,6 +325,9 @@ void pool_retire(struct sync_pool *p, struct imap_client *c)
 		if (pc->c != c)
 			continue;
 		imap_client_set_sink(c, NULL);
+		/* The borrower is gone once it gives c back: the untagged answers
+		 * still to come (LOGOUT's BYE, news) must not reach it. */
+		pc->user = (struct pool_user){ 0 };
 		if (pc->dead || imap_client_pending(c)) {
 			unlink_conn(p, pc);
 			if (p->closing)
