@@ -6,7 +6,7 @@ import statistics
 import subprocess
 import tempfile
 
-from . import peers
+from . import peers, sections
 
 TITLES = {
     "pull": "initial full pull",
@@ -430,5 +430,6 @@ def write(out, chart_path, bench, ctx):
     lines = (_header(ctx) + _results(figs, ctx) + _targets(figs, ctx) + _behind(figs, ctx)
              + _profile(bench) + _method(ctx) + _how(ctx))
     os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
+    others = sections.kept(out)  # the other benchmark commands' sections stay
     with open(out, "w") as f:
-        f.write("\n".join(lines).rstrip("\n") + "\n")
+        f.write("\n\n".join(["\n".join(lines).rstrip("\n")] + others) + "\n")
