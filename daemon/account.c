@@ -1,8 +1,11 @@
 #include "account.h"
 
+#include "backoff.h"
 #include "hooks.h"
+#include "outbox_queue.h"
 #include "core/log.h"
 #include "core/xalloc.h"
+#include "outbox/paths.h"
 #include "pop3/fetch.h"
 #include "state/state.h"
 #include "sync/pass.h"
@@ -13,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <time.h>
 
 /* A reader's changes closer together than this become one pass. */
@@ -23,11 +27,6 @@
 /* A fresh copy of a known message waits this long for the other half of a
  * move (sync/transfer.c); then it is looked at again. */
 #define HOLD_COPIES_MS 5000
-/* Reconnect after 1 s, 2 s, 4 s ... up to 5 minutes, with jitter. */
-#define RETRY_FIRST_MS 1000
-#define RETRY_MAX_MS (5 * 60 * 1000)
-/* Refused credentials are not tried again in a tight loop. */
-#define RETRY_AUTH_MS (15 * 60 * 1000)
 /* A wall clock that moved this much more than the loop's clock: the machine
  * slept or the clock was set; connections may be dead, mail may be waiting. */
 #define CLOCK_CHECK_MS 30000
@@ -55,6 +54,7 @@ struct account {
 	struct pop3_fetch *fetch; /* POP3: the running fetch */
 	struct push *push;
 	struct watch *watch;
+	struct outbox_queue *outbox; /* with an smtp block */
 	uv_timer_t debounce, poll, retry, clock, recheck;
 
 	bool running;	  /* a pass is running */
@@ -108,6 +108,11 @@ const char *account_name(const struct account *a)
 	return a->conf->name;
 }
 
+struct outbox_queue *account_outbox(const struct account *a)
+{
+	return a->outbox;
+}
+
 /* ---- scheduling ---- */
 
 static void on_debounce(uv_timer_t *t);
@@ -147,22 +152,18 @@ static void clear_dirty(struct account *a)
 	a->all_dirty = false;
 }
 
-/* How long to wait after a failure: exponential with jitter, longer for
- * refused credentials, and what a throttling server asks for (Office 365:
- * "Suggested Backoff Time: N milliseconds"). */
-static uint64_t retry_delay(struct account *a, const struct err *err)
+/* How long to wait after a failure, and why (backoff.h). A wait already
+ * running that ends later is kept: push losing its connection to a server
+ * that throttles must not cut short the wait the server asked for. */
+static struct backoff retry_delay(struct account *a, const struct err *err)
 {
-	const char *hint = strstr(err->msg, "Backoff Time: ");
-	if (hint)
-		return strtoull(hint + 14, NULL, 10) + 1000;
-	if (err->cls == ERR_AUTH)
-		return RETRY_AUTH_MS;
-	uint64_t ms = RETRY_FIRST_MS;
-	for (unsigned i = 1; i < a->failures && ms < RETRY_MAX_MS; i++)
-		ms *= 2;
-	if (ms > RETRY_MAX_MS)
-		ms = RETRY_MAX_MS;
-	return ms * 3 / 4 + (uint64_t)rand() % (ms / 2 + 1); /* +-25% */
+	uint32_t rnd;
+	if (getrandom(&rnd, sizeof(rnd), GRND_NONBLOCK) != sizeof(rnd))
+		rnd = (uint32_t)rand();
+	struct backoff b = backoff_decide(err, a->failures, rnd);
+	if (uv_is_active((uv_handle_t *)&a->retry) && uv_timer_get_due_in(&a->retry) > b.ms)
+		b.ms = uv_timer_get_due_in(&a->retry);
+	return b;
 }
 
 static void on_retry(uv_timer_t *t)
@@ -179,12 +180,13 @@ static void on_retry(uv_timer_t *t)
 static void back_off(struct account *a, const struct err *err)
 {
 	a->failures++;
-	uint64_t ms = retry_delay(a, err);
-	log_warn("account=%s event=backoff seconds=%.1f %s%s", a->conf->name, (double)ms / 1000,
-		 err->cls == ERR_AUTH ? "the server refused the credentials; not retrying sooner: "
-				      : "",
+	struct backoff b = retry_delay(a, err);
+	log_warn("account=%s event=backoff seconds=%.1f reason=%s: %s: %s", a->conf->name,
+		 (double)b.ms / 1000, backoff_reason_name(b.reason), backoff_why(b.reason),
 		 err->msg);
-	uv_timer_start(&a->retry, on_retry, ms, 0);
+	/* What the failed pass marked dirty (folders watched anew) waits too. */
+	uv_timer_stop(&a->debounce);
+	uv_timer_start(&a->retry, on_retry, b.ms, 0);
 	tell_changed(a);
 }
 
@@ -313,12 +315,16 @@ static void on_pass(void *ctx, const struct pass_result *r)
 	hook_trigger(a->post_sync_hook, r->sum.down, buf_str(&r->new_mail));
 	tell_ready(a);
 	/* A folder's own trouble (a refusal, a full disk) waits for the next
-	 * event or poll; the server or the network gone means a reconnect. */
-	if (r->rc < 0 && (r->err.cls == ERR_TEMP || r->err.cls == ERR_AUTH) &&
-	    r->folders == 0) {
+	 * event or poll; the server or the network gone means a reconnect, and
+	 * a server that limits the account is left alone for the wait. */
+	if (r->rc < 0 && (((r->err.cls == ERR_TEMP || r->err.cls == ERR_AUTH) &&
+			   r->folders == 0) ||
+			  backoff_server_limit(&r->err))) {
 		back_off(a, &r->err);
 		return;
 	}
+	if (a->failures && a->outbox) /* the network is back */
+		outbox_queue_kick(a->outbox);
 	a->failures = 0;
 	if (!a->synced_once) {
 		a->synced_once = true;
@@ -414,6 +420,8 @@ static void on_clock(uv_timer_t *t)
 		push_free(&a->push);
 		start_push(a);
 		account_sync(a, NULL);
+		if (a->outbox)
+			outbox_queue_kick(a->outbox);
 	}
 	a->clock_real = real;
 	a->clock_mono = mono;
@@ -470,9 +478,28 @@ static void start_pop3(struct account *a)
 	account_sync(a, NULL);
 }
 
+/* The outbox filed Sent copies: the Sent folder goes up now (a POP3
+ * account's stays local). A Sent folder the state does not know yet is
+ * made on the server by a pass over everything. */
+static void on_outbox_filed(void *ctx)
+{
+	struct account *a = ctx;
+	if (!a->conf->imap)
+		return;
+	char *path = outbox_sent_dir(a->conf);
+	const char *name = NULL;
+	for (size_t i = 0; path && i < a->nwatched && !name; i++)
+		if (strcmp(a->watched[i].path, path) == 0)
+			name = a->watched[i].name;
+	free(path);
+	account_sync(a, name);
+}
+
 void account_start(struct account *a)
 {
 	struct err err;
+	if (a->conf->smtp)
+		a->outbox = outbox_queue_start(a->loop, a->conf, on_outbox_filed, a);
 	if (state_open(a->general->state_dir, a->conf->name, &a->st, &err) < 0) {
 		log_error("account=%s not started: %s", a->conf->name, err.msg);
 		a->last_err = err;
@@ -560,6 +587,7 @@ void account_stop(struct account *a, void (*done)(void *ctx), void *ctx)
 	uv_timer_stop(&a->recheck);
 	push_free(&a->push);
 	watch_free(&a->watch);
+	outbox_queue_free(&a->outbox);
 	hook_free(&a->new_mail_hook);
 	hook_free(&a->post_sync_hook);
 	if (!a->running) {
@@ -610,6 +638,8 @@ void account_pause(struct account *a)
 	a->paused = true;
 	uv_timer_stop(&a->debounce);
 	uv_timer_stop(&a->poll);
+	if (a->outbox)
+		outbox_queue_pause(a->outbox, true);
 	/* Push stays connected and its news is dropped (account_sync): Dovecot
 	 * 2.3 sends nothing more on a connection whose NOTIFY was set a second
 	 * time, which a push started again on resume would do. */
@@ -634,6 +664,8 @@ void account_resume(struct account *a)
 	 * it, without the mail that came meanwhile. */
 	a->force_scan = true;
 	account_sync(a, NULL);
+	if (a->outbox)
+		outbox_queue_pause(a->outbox, false);
 }
 
 /* The extensions the account's connections use: push by NOTIFY, else IDLE;
@@ -663,11 +695,14 @@ static void used_caps(const struct account *a, char *out, size_t size)
 void account_status(const struct account *a, struct account_status *out)
 {
 	bool backoff = uv_is_active((const uv_handle_t *)&a->retry);
+	/* A pass due in a few milliseconds (news debounced) counts as running:
+	 * "idle" promises the Maildir and the server agree as far as we know. */
+	bool due = uv_is_active((const uv_handle_t *)&a->debounce);
 	*out = (struct account_status){
 		.name = a->conf->name,
-		.state = !a->started  ? "failed"
-			 : a->paused  ? "paused"
-			 : a->running ? "syncing"
+		.state = !a->started	   ? "failed"
+			 : a->paused	   ? "paused"
+			 : a->running || due ? "syncing"
 			 : backoff    ? "backoff"
 			 : !a->synced_once ? "starting"
 					  : "idle",

@@ -67,5 +67,7 @@ struct account_status {
 void account_status(const struct account *a, struct account_status *out);
 
 const char *account_name(const struct account *a);
+/* The account's SMTP outbox (daemon/outbox_queue.h); NULL without an smtp block. */
+struct outbox_queue *account_outbox(const struct account *a);
 
 #endif

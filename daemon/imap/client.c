@@ -499,22 +499,30 @@ static bool complete(struct imap_client *c, struct imap_cmd *cmd, const struct i
 	return leave(c);
 }
 
-/* What a refusal means for what happens next (RFC 5530 codes; Office 365
- * writes "Request is throttled" without a code). */
+/* What a refusal means for what happens next: RFC 5530 codes (and Gmail's
+ * [THROTTLED]), then the words of servers that limit an account without a
+ * fitting code: Office 365's "Request is throttled" (even as BAD), Gmail's
+ * "[ALERT] Too many simultaneous connections" and "Account exceeded command
+ * or bandwidth limits" (also under [OVERQUOTA], which RFC 5530 keeps for a
+ * full mailbox, a lasting refusal). How long to wait is daemon/backoff.c's
+ * business. */
 static enum err_class refusal_class(const struct imap_response *r)
 {
 	static const char *const temporary[] = { "UNAVAILABLE", "INUSE",    "SERVERBUG",
 						 "LIMIT",	"THROTTLED", "CONTACTADMIN" };
 	static const char *const auth[] = { "AUTHENTICATIONFAILED", "AUTHORIZATIONFAILED",
 					    "EXPIRED", "PRIVACYREQUIRED" };
+	static const char *const limited[] = { "throttl", "too many simultaneous connections",
+					       "bandwidth limits" };
 	for (size_t i = 0; i < ARRAY_SIZE(temporary); i++)
 		if (imap_response_code_is(r, temporary[i]))
 			return ERR_TEMP;
 	for (size_t i = 0; i < ARRAY_SIZE(auth); i++)
 		if (imap_response_code_is(r, auth[i]))
 			return ERR_AUTH;
-	if (r->text && strcasestr(r->text, "throttl"))
-		return ERR_TEMP;
+	for (size_t i = 0; i < ARRAY_SIZE(limited) && r->text; i++)
+		if (strcasestr(r->text, limited[i]))
+			return ERR_TEMP;
 	return ERR_PERM;
 }
 

@@ -102,7 +102,11 @@ static char *on_auth_continue(void *ctx, const struct imap_response *r)
 static void on_authenticated(void *ctx, const struct imap_reply *reply)
 {
 	struct imap_client *c = ctx;
-	if (!step_ok(c, reply, ERR_AUTH, "authentication failed"))
+	/* A login refused for a temporary reason (too many connections, a
+	 * throttle) says nothing about the credentials. */
+	enum err_class cls = reply->err.cls == ERR_TEMP ? ERR_TEMP : ERR_AUTH;
+	if (!step_ok(c, reply, cls,
+		     cls == ERR_TEMP ? "login refused for now" : "authentication failed"))
 		return;
 	c->authenticated = true;
 	client_after_login(c);

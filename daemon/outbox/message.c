@@ -26,7 +26,7 @@ struct drops {
 struct outbox_msg {
 	int fd;
 	uint64_t size;
-	char *from, *id;
+	char *from, *id, *subject;
 	struct addr_list rcpts;
 	bool eight_bit, utf8_addresses;
 	struct drops smtp, sent;
@@ -103,6 +103,8 @@ static void take_field(struct outbox_msg *m, struct parsed *ps, const char *name
 		drop(&m->smtp, start, end);
 	} else if (name_is(name, nlen, "Message-ID") && !m->id) {
 		m->id = xstrdup(v);
+	} else if (name_is(name, nlen, "Subject") && !m->subject) {
+		m->subject = xstrdup(v);
 	}
 	free(v);
 }
@@ -235,6 +237,7 @@ void outbox_msg_free(struct outbox_msg **mp)
 		close(m->fd);
 	free(m->from);
 	free(m->id);
+	free(m->subject);
 	addr_list_free(&m->rcpts);
 	free(m->smtp.v);
 	free(m->sent.v);
@@ -254,6 +257,11 @@ const struct addr_list *outbox_msg_rcpts(const struct outbox_msg *m)
 const char *outbox_msg_id(const struct outbox_msg *m)
 {
 	return m->id ? m->id : "";
+}
+
+const char *outbox_msg_subject(const struct outbox_msg *m)
+{
+	return m->subject ? m->subject : "";
 }
 
 bool outbox_msg_eight_bit(const struct outbox_msg *m)

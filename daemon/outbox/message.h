@@ -38,6 +38,7 @@ void outbox_msg_free(struct outbox_msg **mp);
 const char *outbox_msg_from(const struct outbox_msg *m);
 const struct addr_list *outbox_msg_rcpts(const struct outbox_msg *m);
 const char *outbox_msg_id(const struct outbox_msg *m); /* Message-ID, or "" */
+const char *outbox_msg_subject(const struct outbox_msg *m); /* as written (unfolded), or "" */
 bool outbox_msg_eight_bit(const struct outbox_msg *m);
 bool outbox_msg_utf8_addresses(const struct outbox_msg *m);
 /* The size of a view (bytes as stored, line ends untouched). */

@@ -1,6 +1,7 @@
 #include "outbox/sender.h"
 
 #include "config/secret.h"
+#include "core/buf.h"
 #include "core/log.h"
 #include "core/xalloc.h"
 #include "maildir/deliver.h"
@@ -45,8 +46,12 @@ struct outbox_sender {
 	struct secret_req *secret_req;
 	struct smtp_client *smtp;
 	struct outbox_msg *msg;
-	struct item *cur;
-	uv_timer_t end; /* a drain ends from the loop, not inside the SMTP client */
+	struct item *cur; /* on the wire */
+	/* The next message starts, and a drain ends, from the loop: not inside
+	 * the SMTP client's callback, which still tidies up after it returns. */
+	uv_timer_t step;
+	struct outbox_refusal refusals[OUTBOX_REFUSALS_KEPT];
+	size_t nrefusals;
 };
 
 struct outbox_sender *outbox_sender_new(uv_loop_t *loop, const struct account_conf *a,
@@ -58,8 +63,8 @@ struct outbox_sender *outbox_sender_new(uv_loop_t *loop, const struct account_co
 	s->watch = watch;
 	s->dir = outbox_dir(a);
 	s->sent_dir = outbox_sent_dir(a);
-	uv_timer_init(loop, &s->end);
-	s->end.data = s;
+	uv_timer_init(loop, &s->step);
+	s->step.data = s;
 	return s;
 }
 
@@ -92,7 +97,7 @@ static void on_end_closed(uv_handle_t *h)
 
 static void release(struct outbox_sender *s)
 {
-	uv_close((uv_handle_t *)&s->end, on_end_closed);
+	uv_close((uv_handle_t *)&s->step, on_end_closed);
 }
 
 static void count_totals(struct outbox_sender *s)
@@ -116,6 +121,7 @@ static void on_end(uv_timer_t *t)
 	struct outbox_sender *s = t->data;
 	smtp_client_free(&s->smtp);
 	outbox_msg_free(&s->msg);
+	s->cur = NULL;
 	count_totals(s);
 	s->running = false;
 	if (s->freed) {
@@ -128,15 +134,19 @@ static void on_end(uv_timer_t *t)
 	free_items(s);
 	bool again = s->again;
 	s->again = false;
-	if (again) /* asked for while this drain ran: one more, same callback */
+	if (again) { /* asked for while this drain ran: one more, same callback */
 		outbox_drain(s, s->again_force, done, ctx);
-	else if (done)
+		/* whose report tells what both did */
+		s->rep.sent += rep.sent;
+		s->rep.failed += rep.failed;
+		s->rep.filed += rep.filed;
+	} else if (done)
 		done(ctx, &rep);
 }
 
 static void finish(struct outbox_sender *s)
 {
-	uv_timer_start(&s->end, on_end, 0, 0);
+	uv_timer_start(&s->step, on_end, 0, 0);
 }
 
 static void fail_drain(struct outbox_sender *s, const struct err *e)
@@ -251,13 +261,68 @@ static void before_commit(void *ctx)
 	set_status(s, s->cur);
 }
 
+static bool refused(const struct smtp_rcpt_result *rr)
+{
+	return rr->code && !smtp_positive(rr->code);
+}
+
+/* A recipient refused while the message went to the others is only known
+ * here: kept (the last few) for mailferryctl outbox. */
+static void keep_refusal(struct outbox_sender *s, const struct smtp_rcpt_result *rr)
+{
+	if (s->nrefusals == OUTBOX_REFUSALS_KEPT)
+		memmove(s->refusals, s->refusals + 1, (--s->nrefusals) * sizeof(*s->refusals));
+	struct outbox_refusal *k = &s->refusals[s->nrefusals++];
+	k->when = now_s();
+	snprintf(k->id, sizeof(k->id), "%s", s->cur->base);
+	snprintf(k->subject, sizeof(k->subject), "%s", outbox_msg_subject(s->msg));
+	snprintf(k->rcpt, sizeof(k->rcpt), "%s", rr->rcpt);
+	snprintf(k->reply, sizeof(k->reply), "%d %s", rr->code, rr->text);
+}
+
 static void log_rejections(struct outbox_sender *s, const struct smtp_result *r)
 {
+	for (size_t i = 0; i < r->nrcpts; i++) {
+		if (!refused(&r->rcpts[i]))
+			continue;
+		log_warn("account=%s outbox message=%s event=recipient-refused rcpt=%s: %d %s",
+			 s->a->name, s->cur->base, r->rcpts[i].rcpt, r->rcpts[i].code,
+			 r->rcpts[i].text);
+		if (r->outcome == SMTP_SENT)
+			keep_refusal(s, &r->rcpts[i]);
+	}
+}
+
+/* Why a message did not go, for its status: the failure, and each refused
+ * recipient by name (a server's reply need not name the address). */
+static void failure_reply(struct outbox_sender *s, const struct smtp_result *r)
+{
+	struct buf b = { 0 };
+	size_t n = 0;
 	for (size_t i = 0; i < r->nrcpts; i++)
-		if (r->rcpts[i].code && !smtp_positive(r->rcpts[i].code))
-			log_warn("account=%s outbox message=%s event=recipient-refused rcpt=%s: %d %s",
-				 s->a->name, s->cur->base, r->rcpts[i].rcpt, r->rcpts[i].code,
-				 r->rcpts[i].text);
+		n += refused(&r->rcpts[i]);
+	if (n && n == r->nrcpts)
+		buf_printf(&b, "%s:%d: every recipient refused:", s->a->smtp->server.host,
+			   s->a->smtp->server.port);
+	else
+		buf_printf(&b, "%s%s", r->err.msg, n ? " (recipients refused:" : "");
+	const char *sep = " ";
+	for (size_t i = 0; i < r->nrcpts; i++) {
+		if (!refused(&r->rcpts[i]))
+			continue;
+		buf_printf(&b, "%s<%s> %d %s", sep, r->rcpts[i].rcpt, r->rcpts[i].code,
+			   r->rcpts[i].text);
+		sep = "; ";
+	}
+	if (n && n < r->nrcpts)
+		buf_putc(&b, ')');
+	snprintf(s->cur->st.reply, sizeof(s->cur->st.reply), "%s", buf_str(&b));
+	buf_free(&b);
+}
+
+static void on_step(uv_timer_t *t)
+{
+	send_next(t->data);
 }
 
 static void on_sent(void *ctx, const struct smtp_result *r)
@@ -270,10 +335,12 @@ static void on_sent(void *ctx, const struct smtp_result *r)
 		log_info("account=%s outbox message=%s event=sent id=%s", s->a->name, it->base,
 			 outbox_msg_id(s->msg));
 		s->rep.sent++;
-		if (s->sent_dir && file_sent_copy(s, it, s->msg, &e) < 0)
+		if (s->sent_dir && file_sent_copy(s, it, s->msg, &e) < 0) {
 			fail_drain(s, &e); /* the status says filing: the next drain ends it */
-		else
+		} else {
+			s->rep.filed += s->sent_dir != NULL;
 			remove_message(s, it);
+		}
 	} else if (it->st.state == OUTBOX_COMMITTED) {
 		it->st.state = OUTBOX_FAILED;
 		snprintf(it->st.reply, sizeof(it->st.reply),
@@ -285,20 +352,21 @@ static void on_sent(void *ctx, const struct smtp_result *r)
 	} else if (r->outcome == SMTP_TRY_LATER) {
 		it->st.attempts++;
 		it->st.next_try = now_s() + retry_after(it->st.attempts);
-		snprintf(it->st.reply, sizeof(it->st.reply), "%s", r->err.msg);
+		failure_reply(s, r);
 		set_status(s, it);
 		s->rep.waiting++;
 		log_warn("account=%s outbox message=%s event=deferred attempt=%u: %s", s->a->name,
 			 it->base, it->st.attempts, r->err.msg);
 	} else {
 		it->st.state = OUTBOX_FAILED;
-		snprintf(it->st.reply, sizeof(it->st.reply), "%s", r->err.msg);
+		failure_reply(s, r);
 		set_status(s, it);
 		s->rep.failed++;
 		log_error("account=%s outbox message=%s event=refused: %s", s->a->name, it->base,
-			  r->err.msg);
+			  it->st.reply);
 	}
 	outbox_msg_free(&s->msg);
+	s->cur = NULL;
 	if (!smtp_client_ready(s->smtp)) {
 		/* The connection is gone: the rest waits for the next drain. */
 		for (size_t i = s->next; i < s->nitems; i++)
@@ -307,7 +375,7 @@ static void on_sent(void *ctx, const struct smtp_result *r)
 		if (r->outcome != SMTP_SENT)
 			fail_drain(s, &r->err);
 	}
-	send_next(s);
+	uv_timer_start(&s->step, on_step, 0, 0);
 }
 
 static bool due(const struct outbox_sender *s, const struct item *it)
@@ -336,6 +404,11 @@ static void send_next(struct outbox_sender *s)
 		s->rep.failed++;
 		log_error("account=%s outbox message=%s event=malformed: %s", s->a->name, it->base,
 			  e.msg);
+		send_next(s);
+		return;
+	}
+	if (rc == -ENOENT) { /* dropped (mailferryctl outbox drop) since the listing */
+		xfree(&it->file);
 		send_next(s);
 		return;
 	}
@@ -415,10 +488,12 @@ static void recover(struct outbox_sender *s, struct item *it)
 			outbox_msg_free(&msg);
 		}
 		free(path);
-		if (rc < 0)
+		if (rc < 0) {
 			fail_drain(s, &e);
-		else
+		} else {
+			s->rep.filed += s->sent_dir != NULL;
 			remove_message(s, it);
+		}
 	}
 }
 
@@ -474,6 +549,17 @@ void outbox_drain(struct outbox_sender *s, bool force, outbox_done_cb done, void
 	}
 	s->secret_req = secret_fetch(s->loop, &s->a->smtp->server,
 				     (unsigned)s->a->smtp->server.timeout * 1000, on_secret, s);
+}
+
+const char *outbox_sender_current(const struct outbox_sender *s)
+{
+	return s->cur ? s->cur->base : NULL;
+}
+
+const struct outbox_refusal *outbox_sender_refusals(const struct outbox_sender *s, size_t *n)
+{
+	*n = s->nrefusals;
+	return s->refusals;
 }
 
 void outbox_sender_free(struct outbox_sender **sp)

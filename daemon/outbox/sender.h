@@ -17,6 +17,7 @@
 
 struct outbox_report {
 	unsigned sent, failed, waiting; /* this drain: sent, failed for good, left queued */
+	unsigned filed;			/* Sent copies made (the Sent folder has news) */
 	unsigned queued_total, failed_total; /* in the outbox afterwards */
 	int64_t next_try;	 /* Unix time the earliest waiting message is due; 0: none */
 	int rc;			 /* 0, or the drain's own failure (connection, disk) */
@@ -34,6 +35,21 @@ struct outbox_sender *outbox_sender_new(uv_loop_t *loop, const struct account_co
 /* Sends what is due (force: also what waits for a retry time). done runs
  * once, from the loop; a drain asked for while one runs is folded into it. */
 void outbox_drain(struct outbox_sender *s, bool force, outbox_done_cb done, void *ctx);
+/* The ID (base name) of the message on the wire now, or NULL. */
+const char *outbox_sender_current(const struct outbox_sender *s);
+
+/* A recipient the server refused while the message went to the others; the
+ * message has left the outbox, so the sender keeps the last few of these
+ * for mailferryctl outbox. */
+#define OUTBOX_REFUSALS_KEPT 16
+struct outbox_refusal {
+	int64_t when; /* Unix time */
+	char id[128], subject[128], rcpt[256];
+	char reply[512]; /* "550 5.1.1 ..." */
+};
+/* The kept refusals, oldest first; *n is how many. */
+const struct outbox_refusal *outbox_sender_refusals(const struct outbox_sender *s, size_t *n);
+
 /* Stops (a message being sent is cut off before its final "."); frees s
  * when nothing runs any more. NULL-safe. */
 void outbox_sender_free(struct outbox_sender **sp);

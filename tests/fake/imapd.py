@@ -9,10 +9,15 @@ so that a hostile scenario can break exactly one step of an otherwise ordinary s
         ...                                         # point the client at srv.port
         srv.use(OtherScenario(mailbox))             # later connections get another script
 
-A scenario is a Scenario subclass that overrides one hook: greeting(), a handle_<command>
-method (handle_select, handle_uid_fetch, ...) or send_fetch() for one message. A hook ends
-the connection by raising Hangup (or calling session.hangup()). Each connection is served
-by its own thread; stop() (or leaving the with block) closes every socket and joins them.
+A scenario is a Scenario subclass that overrides one hook: greeting(), intercept() (sees
+every command first), a handle_<command> method (handle_select, handle_uid_fetch, ...),
+send_fetch() for one message or closed() (a connection ended). A hook ends the connection
+by raising Hangup (or calling session.hangup()). Each connection is served by its own
+thread; stop() (or leaving the with block) closes every socket and joins them.
+
+The server notes when each connection came (accepted), how many of the client's
+connections were open at once (peak; a socket the client has closed is not counted even
+if its thread has not noticed yet), and drop_all() cuts every open connection at once.
 
 Run by hand:  /usr/bin/python3 tests/fake/imapd.py [--scenario NAME] [--port N]
 prints the port on stdout and serves until interrupted.
@@ -20,6 +25,7 @@ prints the port on stdout and serves until interrupted.
 
 import base64
 import re
+import select
 import socket
 import threading
 import time
@@ -316,6 +322,8 @@ class Session:
             if cmd == "UID" and args and isinstance(args[0], bytes):
                 cmd = "UID " + args[0].decode("ascii", "replace").upper()
                 args = args[1:]
+            if sc.intercept(self, tag, cmd, args):
+                continue
             handler = getattr(sc, "handle_" + cmd.lower().replace(" ", "_"), None)
             if handler is None:
                 self.line(f"{tag} BAD unknown command {cmd}")
@@ -342,11 +350,21 @@ class Scenario:
                 raise TypeError(f"{type(self).__name__} has no option {key!r}")
             setattr(self, key, value)
         self.log = []               # (connection index, command line) as received
+        self.stamps = []            # (time.monotonic(), connection index, command line)
         self.lock = threading.Lock()
 
     def record(self, s, data):
         with self.lock:
             self.log.append((s.index, data))
+            self.stamps.append((time.monotonic(), s.index, data))
+
+    def intercept(self, s, tag, cmd, args):
+        """Sees each command (cmd upper-case, "UID FETCH" for UID commands) before its
+        handler; returns True when it answered the command itself."""
+        return False
+
+    def closed(self, s):
+        """The connection of session s ended (either side closed it)."""
 
     def commands(self, verb=None):
         """The commands received, without tags, optionally only those starting with verb."""
@@ -412,6 +430,16 @@ class Scenario:
 
     def handle_enable(self, s, tag, args):
         s.line(f"{tag} OK ENABLE completed")
+
+    def handle_idle(self, s, tag, args):
+        """RFC 2177 without news: waits for DONE (only offered with IDLE in capabilities)."""
+        s.line("+ idling")
+        line = s.readline()
+        self.record(s, line)
+        if line.upper() != b"DONE":
+            s.line(f"{tag} BAD expected DONE")
+            return
+        s.line(f"{tag} OK IDLE terminated")
 
     # -- folders --
     def list_line(self, f):
@@ -611,7 +639,10 @@ class FakeIMAPServer:
         self.listener.settimeout(0.1)
         self.port = self.listener.getsockname()[1]
         self.connections = 0
+        self.accepted = []          # time.monotonic() of each connection, in order
+        self.peak = 0               # the most connections of the client open at once
         self.errors = []            # exceptions of the fake itself: a test bug, not the client's
+        self._open = {}             # index -> socket, until its thread closes it
         self._socks = []
         self._threads = []
         self._lock = threading.Lock()
@@ -639,25 +670,58 @@ class FakeIMAPServer:
             with self._lock:
                 index = self.connections
                 self.connections += 1
+                self.accepted.append(time.monotonic())
                 self._socks.append(sock)
+                self._open[index] = sock
+                self.peak = max(self.peak, self._count_open())
                 t = threading.Thread(target=self._serve, args=(sock, index),
                                      name=f"imapd-conn{index}", daemon=True)
                 self._threads.append(t)
             t.start()
 
+    @staticmethod
+    def _peer_closed(sock):
+        """The client closed its end (FIN or RST arrived): no longer its connection."""
+        p = select.poll()
+        p.register(sock, select.POLLRDHUP)
+        return any(ev & (select.POLLRDHUP | select.POLLHUP | select.POLLERR)
+                   for _, ev in p.poll(0))
+
+    def _count_open(self):
+        return sum(1 for sock in self._open.values() if not self._peer_closed(sock))
+
+    def open_connections(self):
+        """The client's connections open now."""
+        with self._lock:
+            return self._count_open()
+
+    def drop_all(self):
+        """Cuts every open connection at once, as a server restart or a network cut does."""
+        with self._lock:
+            socks = list(self._open.values())
+        for sock in socks:
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
     def _serve(self, sock, index):
+        session = Session(self, sock, index)
         try:
-            Session(self, sock, index).run()
+            session.run()
         except Hangup:
             pass
         except Exception as e:  # noqa: BLE001 - kept for the test to report
             self.errors.append(repr(e))
         finally:
+            with self._lock:
+                del self._open[index]
             try:
                 sock.shutdown(socket.SHUT_RDWR)
             except OSError:
                 pass
             sock.close()
+            session.scenario.closed(session)
 
     def stop(self):
         self.stopping.set()

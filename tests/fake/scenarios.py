@@ -4,6 +4,8 @@ step broken. Options are class attributes, set per instance as keyword arguments
     ByeAt(mailbox, verb="SELECT", folder="Work")
 """
 
+import time
+
 from imapd import CRLF, Hangup, Mailbox, Scenario, make_message
 
 
@@ -125,6 +127,85 @@ class Silent(Scenario):
 
     def greeting(self, s):
         s.wait_for_close()
+
+
+class Refusing(Scenario):
+    """Refuses `verb` ("LOGIN" also covers AUTHENTICATE; "SELECT", "UID FETCH", ...) with
+    the tagged `reply` (None: no tagged answer), then sends `* BYE bye` and closes when bye
+    is set; `times` times in all (None: always), only while `armed`. The moment of each
+    refusal is in `refused` (time.monotonic()). The texts are what providers send when they
+    limit an account, e.g. Office 365:
+        reply="NO Request is throttled. Suggested Backoff Time: 3000 milliseconds"
+    Gmail: reply="NO [ALERT] Too many simultaneous connections. (Failure)" at LOGIN, or
+        reply=None, bye="[OVERQUOTA] Account exceeded command or bandwidth limits." """
+
+    verb = "LOGIN"
+    reply = "NO Request is throttled. Suggested Backoff Time: 3000 milliseconds"
+    bye = None
+    times = 1
+    armed = True
+
+    def __init__(self, mailbox=None, **options):
+        super().__init__(mailbox, **options)
+        self.refused = []
+
+    def intercept(self, s, tag, cmd, args):
+        verbs = ("LOGIN", "AUTHENTICATE") if self.verb == "LOGIN" else (self.verb,)
+        if not self.armed or cmd not in verbs:
+            return False
+        with self.lock:
+            if self.times is not None and len(self.refused) >= self.times:
+                return False
+            self.refused.append(time.monotonic())
+        if self.reply is not None:
+            s.line(f"{tag} {self.reply}")
+        if self.bye is not None:
+            s.line(f"* BYE {self.bye}")
+            raise Hangup()
+        return True
+
+
+class ConnectionLimit(Scenario):
+    """Lets `limit` connections be logged in at once (as Gmail does, 15 per account); a
+    login beyond that is refused with `text`. The moment of each refusal is in `refused`."""
+
+    limit = 2
+    text = "NO [ALERT] Too many simultaneous connections. (Failure)"
+
+    def __init__(self, mailbox=None, **options):
+        super().__init__(mailbox, **options)
+        self.holders = set()
+        self.refused = []
+
+    def login_result(self, s, tag, ok):
+        if ok:
+            with self.lock:
+                full = len(self.holders) >= self.limit
+                if full:
+                    self.refused.append(time.monotonic())
+                else:
+                    self.holders.add(s.index)
+            if full:
+                s.line(f"{tag} {self.text}")
+                return
+        super().login_result(s, tag, ok)
+
+    def closed(self, s):
+        with self.lock:
+            self.holders.discard(s.index)
+
+
+class Slow(Scenario):
+    """Waits `delay` seconds before answering each command of `verbs`, so that a client's
+    connections are busy for a while (and overlap)."""
+
+    delay = 0.05
+    verbs = ("SELECT", "EXAMINE", "STATUS", "UID FETCH", "UID SEARCH")
+
+    def intercept(self, s, tag, cmd, args):
+        if cmd in self.verbs:
+            time.sleep(self.delay)
+        return False
 
 
 # Folder names that try to leave the Maildir root or land on a Maildir's own directories.

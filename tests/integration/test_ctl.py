@@ -137,7 +137,7 @@ def test_status_json_matches_the_server(mf_env, mailserver, running):
     assert abs(acct["last_sync"] - time.time()) < 120
     assert acct["last_error"] == ""
     assert acct["backoff_ms"] == 0
-    assert acct["outbox"] == {"queued": 0, "failed": 0}
+    assert acct["outbox"] == {"queued": 0, "failed": 0, "next_try": 0}
     folders = {f["name"]: f for f in acct["folders"]}
     server = [f.name for f in mailserver.list_folders("alice") if "\\Noselect" not in f.attributes]
     assert set(folders) == set(server)
@@ -414,7 +414,7 @@ def test_a_second_daemon_refuses_to_start(mf_env, mailserver, running):
     assert "event=start result=failed" in err
     assert running.proc.poll() is None
     rc, out, err = ctl(mf_env, "status")
-    assert rc == 0 and out.startswith("test: idle")
+    assert rc == 0 and out.startswith("test: idle"), running.stderr()
 
 
 # ----- hostile and slow clients -----------------------------------------------------------
