@@ -11,6 +11,13 @@
 #include <stdio.h>
 #include <string.h>
 
+/* An upload or move cut off (a killed run, a dropped connection) leaves its
+ * row pending and may still land on the server after the client saw it fail:
+ * Dovecot goes on with a killed TLS client's buffered APPENDs for up to a
+ * second. The pass that settles such rows looks for the server's copy only
+ * after this wait, or it would send the message a second time. */
+#define INTERRUPTED_WAIT_MS 2000
+
 struct pass_job {
 	struct pass *pass;
 	struct folder_entry *entry;
@@ -426,6 +433,41 @@ static void ignore_untagged(void *ctx, struct imap_response *r)
 	(void)r;
 }
 
+static void begin(struct pass *p)
+{
+	struct pool_user user = { ignore_untagged, p };
+	pool_acquire(p->pool, 0, &user, on_first_conn, p);
+}
+
+static bool interrupted_sends(struct state *st)
+{
+	struct state_msgs rows = { 0 };
+	struct err e;
+	bool any = false;
+	if (state_msg_pending(st, &rows, &e) == 0)
+		for (size_t i = 0; i < rows.n && !any; i++)
+			any = rows.v[i].state == STATE_UPLOADING || rows.v[i].state == STATE_MOVING;
+	state_msgs_free(&rows);
+	return any;
+}
+
+struct interrupted_wait {
+	uv_timer_t timer;
+	struct pass *p;
+};
+
+static void free_wait(uv_handle_t *h)
+{
+	free(h->data);
+}
+
+static void on_waited(uv_timer_t *t)
+{
+	struct interrupted_wait *w = t->data;
+	begin(w->p);
+	uv_close((uv_handle_t *)t, free_wait);
+}
+
 void sync_pass(uv_loop_t *loop, struct sync_pool *pool, struct state *st,
 	       const struct account_conf *a, const struct pass_opts *o, pass_done_cb done,
 	       void *ctx)
@@ -439,6 +481,16 @@ void sync_pass(uv_loop_t *loop, struct sync_pool *pool, struct state *st,
 	p->done = done;
 	p->ctx = ctx;
 	p->start = uv_hrtime() / 1000000;
-	struct pool_user user = { ignore_untagged, p };
-	pool_acquire(pool, 0, &user, on_first_conn, p);
+	if (!interrupted_sends(st)) {
+		begin(p);
+		return;
+	}
+	log_info("account=%s event=interrupted-sends wait_ms=%d: an upload or move was cut "
+		 "off; giving the server time to finish it before looking for its copy",
+		 a->name, INTERRUPTED_WAIT_MS);
+	struct interrupted_wait *w = xcalloc(1, sizeof(*w));
+	w->p = p;
+	uv_timer_init(loop, &w->timer);
+	w->timer.data = w;
+	uv_timer_start(&w->timer, on_waited, INTERRUPTED_WAIT_MS, 0);
 }
