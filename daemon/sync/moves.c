@@ -292,7 +292,9 @@ static int dest_uidvalidity(struct moves *m, int64_t folder, uint32_t uidvalidit
 }
 
 /* [COPYUID uidvalidity src-set dst-set]: the n-th source UID became the
- * n-th destination UID (RFC 4315 section 3). The rows are found by source
+ * n-th destination UID (RFC 4315 section 3). Taken only from a server that
+ * offers UIDPLUS, so that the path without it is the one tested against
+ * Dovecot with UIDPLUS cut (which sends COPYUID all the same). The rows are found by source
  * UID, not by the command the response came with: Dovecot sends the
  * untagged COPYUIDs of pipelined MOVEs before the first one completes. */
 static void settle_copyuid(struct moves *m, const struct imap_response *r)
@@ -301,7 +303,8 @@ static void settle_copyuid(struct moves *m, const struct imap_response *r)
 	const char *a, *b;
 	size_t alen, blen;
 	uint64_t uidvalidity;
-	if (!imap_response_code_is(r, "COPYUID") || r->ncode_args < 3 ||
+	if (!imap_client_has(m->c, CAP_UIDPLUS) || !imap_response_code_is(r, "COPYUID") ||
+	    r->ncode_args < 3 ||
 	    !imap_value_number(&r->code_args[0], &uidvalidity) || uidvalidity == 0 ||
 	    uidvalidity > UINT32_MAX || !(a = imap_value_astring(&r->code_args[1], &alen)) ||
 	    !(b = imap_value_astring(&r->code_args[2], &blen)) ||
@@ -319,7 +322,6 @@ static void settle_copyuid(struct moves *m, const struct imap_response *r)
 		if (!row || (rc = dest_uidvalidity(m, row->folder, (uint32_t)uidvalidity, &e)) <= 0)
 			continue;
 		rc = state_msg_settle(m->st, row->folder, STATE_BASE(row->base), du, &e);
-		m->moved++;
 	}
 	rc = rc == 0 ? state_commit(m->st, &e) : rc;
 	if (rc < 0)
@@ -331,23 +333,23 @@ out:
 
 struct move_cmd {
 	struct moves *m;
-	bool settles;	    /* the command whose COPYUID names the copies */
+	unsigned moving;    /* messages it moves or copies (its COPYUID names the copies) */
 	char *expunge;	    /* a COPY's UID set, to expunge once the copies are made */
 	const char *target; /* the destination's name, or NULL */
 };
 
 static void send_move(struct moves *m, const char *verb, const char *set, const char *target,
-		      bool settles, const char *after, const char *expunge);
+		      unsigned moving, const char *after, const char *expunge);
 
 /* Without MOVE: the originals go once the server has the copies, not before,
  * or a refused COPY would leave the message nowhere on the server. */
 static void expunge_originals(struct moves *m, const char *set)
 {
-	send_move(m, "UID STORE", set, NULL, false, " +FLAGS.SILENT (\\Deleted)", NULL);
+	send_move(m, "UID STORE", set, NULL, 0, " +FLAGS.SILENT (\\Deleted)", NULL);
 	if (imap_client_has(m->c, CAP_UIDPLUS))
-		send_move(m, "UID EXPUNGE", set, NULL, false, NULL, NULL);
+		send_move(m, "UID EXPUNGE", set, NULL, 0, NULL, NULL);
 	else
-		send_move(m, "EXPUNGE", "", NULL, false, NULL, NULL);
+		send_move(m, "EXPUNGE", "", NULL, 0, NULL, NULL);
 }
 
 /* RFC 6851 section 4.3: MOVE reports COPYUID in an untagged OK before its
@@ -356,7 +358,7 @@ static void expunge_originals(struct moves *m, const char *set)
 static void on_move_ok(void *ctx, struct imap_response *r)
 {
 	struct move_cmd *mc = ctx;
-	if (mc->settles)
+	if (mc->moving)
 		settle_copyuid(mc->m, r);
 }
 
@@ -374,7 +376,8 @@ static void on_move_done(void *ctx, const struct imap_reply *reply)
 		 * fetch them as new messages while the moved files upload. */
 		m->f[folder_index(m, m->src)].hold = true;
 	} else {
-		if (mc->settles)
+		m->moved += mc->moving;
+		if (mc->moving)
 			settle_copyuid(m, reply->tagged);
 		if (mc->expunge)
 			expunge_originals(m, mc->expunge);
@@ -386,7 +389,7 @@ static void on_move_done(void *ctx, const struct imap_reply *reply)
 }
 
 static void send_move(struct moves *m, const char *verb, const char *set, const char *target,
-		      bool settles, const char *after, const char *expunge)
+		      unsigned moving, const char *after, const char *expunge)
 {
 	struct imap_cmd *cmd = imap_cmd_new(m->c, "%s %s", verb, set);
 	struct err e;
@@ -398,7 +401,7 @@ static void send_move(struct moves *m, const char *verb, const char *set, const 
 	if (after)
 		imap_cmd_add(cmd, "%s", after);
 	struct move_cmd *mc = xcalloc(1, sizeof(*mc));
-	*mc = (struct move_cmd){ m, settles, expunge ? xstrdup(expunge) : NULL, target };
+	*mc = (struct move_cmd){ m, moving, expunge ? xstrdup(expunge) : NULL, target };
 	if (strcmp(verb, "UID MOVE") == 0)
 		imap_cmd_claim(cmd, "OK", on_move_ok);
 	m->inflight++;
@@ -415,9 +418,9 @@ static void move_to(struct moves *m, int64_t dst, const uint32_t *uids, size_t n
 	imap_seqset_from_sorted(&set, uids, n);
 	imap_seqset_format(&b, &set, 0, (size_t)-1);
 	if (imap_client_has(m->c, CAP_MOVE))
-		send_move(m, "UID MOVE", buf_str(&b), target, true, NULL, NULL);
+		send_move(m, "UID MOVE", buf_str(&b), target, (unsigned)n, NULL, NULL);
 	else
-		send_move(m, "UID COPY", buf_str(&b), target, true, NULL, buf_str(&b));
+		send_move(m, "UID COPY", buf_str(&b), target, (unsigned)n, NULL, buf_str(&b));
 	buf_free(&b);
 	imap_seqset_free(&set);
 }

@@ -340,7 +340,8 @@ static void on_append(void *ctx, const struct imap_reply *reply)
 	if (reply->status != IMAP_STATUS_OK) {
 		u->failed = true;
 		job_command_failed(job, reply);
-	} else if (imap_response_code_is(reply->tagged, "APPENDUID") &&
+	} else if (imap_client_has(job->imap, CAP_UIDPLUS) &&
+		   imap_response_code_is(reply->tagged, "APPENDUID") &&
 		   reply->tagged->ncode_args >= 2 &&
 		   imap_value_number(&reply->tagged->code_args[1], &uid) && uid <= UINT32_MAX) {
 		u->uid = (uint32_t)uid;
