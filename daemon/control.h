@@ -1,6 +1,7 @@
 /* mailferryctl's commands, carried out on the daemon's accounts: status
  * (a table, or JSON with --json), sync [--wait], pause, resume, reload,
- * log-level and stop. The socket itself is ctl/server.h. */
+ * log-level, stop, and outbox (control_outbox.h). The socket itself is
+ * ctl/server.h. */
 #ifndef MF_CONTROL_H
 #define MF_CONTROL_H
 
