@@ -4,8 +4,10 @@ survives a server restart and a watcher that lost events; it stops cleanly on SI
 the middle of a sync and reloads on SIGHUP. Every wait has a deadline; nothing sleeps for
 a fixed time to let something happen."""
 
+import json
 import os
 import pathlib
+import re
 import signal
 import time
 
@@ -235,6 +237,43 @@ def test_lost_watcher_events_mean_a_rescan(mf_env, mailserver):
     wait_for("the overflow", lambda: log_has(d, "watch-overflow"))
     wait_for("all 60 on the server",
              lambda: len(server_by_subject(mailserver, "INBOX", "burst")) == 60, timeout=60)
+
+
+def passes(daemon):
+    """The daemon's passes so far, as dicts of their counts (down, up, flags, ...)."""
+    return [{k: int(v) for k, v in re.findall(r"(\w+)=(\d+)", m)}
+            for m in re.findall(r"account=test event=sync (.*)", daemon.stderr())]
+
+
+def test_a_burst_is_a_few_passes(mf_env, mailserver, running):
+    """1,000 files delivered at once, then all 1,000 marked read at once by a reader: each
+    burst reaches the server in a handful of passes (each one pipelined APPENDs or one
+    UID STORE per flag set), not one round trip per file."""
+    inbox = mf_env.maildir()
+    n = 1000
+    first = len(passes(running))
+    for i in range(n):
+        tmp = inbox / "tmp" / f"{i}.burst.host"
+        tmp.write_bytes(message(1000 + i, "burst"))
+        os.rename(tmp, inbox / "new" / f"{i}.burst.host")
+    wait_for("1,000 uploads", lambda: sum(p["up"] for p in passes(running)) == n, timeout=120)
+    uploading = passes(running)[first:]
+    assert len(uploading) <= 10, uploading
+    burst = [(name, path) for name, path in files(inbox).items() if ".burst." in name]
+    assert len(burst) == n
+    wait_for("the account to settle",
+             lambda: json.loads(mf_env.mailferryctl("--json", "status")[1])
+             ["accounts"][0]["state"] == "idle")
+    first = len(passes(running))
+    for name, path in burst:
+        os.rename(path, inbox / "cur" / (base(name) + ":2,S"))
+    wait_for("1,000 flags on the server",
+             lambda: sum(p["flags"] for p in passes(running)[first:]) == n, timeout=120)
+    flagging = passes(running)[first:]
+    assert len(flagging) <= 10, flagging
+    seen = [m for m in server_by_subject(mailserver, "INBOX", "burst") if "\\Seen" in m.flags]
+    assert len(seen) == n
+    assert len(mailserver.messages("alice", "INBOX")) == n + 2
 
 
 def test_sigterm_in_the_middle_of_a_sync(mf_env, mailserver):
