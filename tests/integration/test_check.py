@@ -145,7 +145,6 @@ def test_no_tls_to_loopback(mf_env, mailserver):
     assert m["server"] == f"127.0.0.1:{mailserver.imap_port}"
 
 
-
 def test_localhost_name_is_verified(mf_env, mailserver):
     """A DNS name (checked against the certificate's DNS entries, sent as SNI) instead of
     an address; localhost may resolve to ::1 first, where nothing listens."""
@@ -189,7 +188,6 @@ def test_password_command(mf_env, mailserver, how):
     rc, out, err, _ = run_check(mf_env, "-c", mf_env.write_config([acct]))
     assert (rc, err) == (0, "")
     assert_ok_line(out.rstrip("\n"), mailserver)
-
 
 
 @pytest.mark.parametrize("auth", ["xoauth2", "oauthbearer"])
@@ -245,7 +243,6 @@ def listener():
     lst = Listener()
     yield lst
     lst.close()
-
 
 
 def failure_line(err, name="test"):

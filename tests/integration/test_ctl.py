@@ -18,20 +18,10 @@ import tempfile
 import time
 
 import pytest
+from waiting import wait_for
 
 POLL = 3600  # no poll during a test: what arrives, arrived by push or by a command
 MAGIC = b"mailferry/1\0"
-
-
-def wait_for(what, check, timeout=20.0, step=0.02):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout} s waiting for {what}")
-        time.sleep(step)
 
 
 def message(n, subject="ctl test"):

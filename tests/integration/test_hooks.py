@@ -5,11 +5,10 @@ is killed (with what it started) after hook_timeout while the sync goes on; a fa
 hook is logged and changes nothing."""
 
 import os
-import pathlib
 import subprocess
 import time
 
-import pytest
+from waiting import wait_for
 
 POLL = 3600
 
@@ -17,17 +16,6 @@ POLL = 3600
 RECORD = ('f="{dir}/run.$(date +%s%N).$$"; s=$(date +%s.%N); sleep 0.2; '
           'printf "%s\\0%s\\0%s\\0%s\\0%s\\0%s" "$s" "$MAILFERRY_ACCOUNT" "$MAILFERRY_EVENT" '
           '"$MAILFERRY_NEW" "$MAILFERRY_FOLDERS" "$(date +%s.%N)" > "$f.tmp" && mv "$f.tmp" "$f"')
-
-
-def wait_for(what, check, timeout=20.0, step=0.05):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout} s waiting for {what}")
-        time.sleep(step)
 
 
 def message(n, subject="hook test"):

@@ -24,19 +24,9 @@ import threading
 import time
 
 import pytest
+from waiting import wait_for
 
 POLL = 3600  # no poll during a test: what happens, happens by the outbox's own triggers
-
-
-def wait_for(what, check, timeout=30.0, step=0.05):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout} s waiting for {what}")
-        time.sleep(step)
 
 
 def reset_server(srv):

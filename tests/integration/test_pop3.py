@@ -34,7 +34,7 @@ sys.path.insert(0, str(TESTS_DIR / "fake"))
 sys.path.insert(0, str(TESTS_DIR))
 
 import pop3d  # noqa: E402
-from harness import corpus  # noqa: E402
+from waiting import wait_for  # noqa: E402
 
 USERS = {f"p{i:02d}": f"pw{i:02d}-{secrets.token_urlsafe(9)}" for i in range(40)}
 pytestmark = pytest.mark.mailserver(users=USERS, compress=False)
@@ -450,15 +450,6 @@ def test_sigkill_anywhere_loses_nothing_fetches_nothing_twice(acct, keep):
 
 
 # ----- the daemon ------------------------------------------------------------------------
-
-def wait_for(what, cond, timeout=15):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if cond():
-            return
-        time.sleep(0.05)
-    pytest.fail(f"timed out waiting for {what}")
-
 
 def test_daemon_polls_syncs_and_reports(acct, mf_env):
     """Rule 10: the daemon fetches at start, every poll_interval and on mailferryctl sync;

@@ -12,20 +12,10 @@ import signal
 import time
 
 import pytest
+from waiting import wait_for
 
 # Polling is set far beyond any test's length: what arrives, arrived by push.
 POLL = 3600
-
-
-def wait_for(what, check, timeout=20.0, step=0.02):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout} s waiting for {what}")
-        time.sleep(step)
 
 
 def message(n, subject="push test"):

@@ -7,20 +7,9 @@ import json
 import re
 import time
 
-import pytest
+from waiting import wait_for
 
 BACKOFF = re.compile(r"account=test event=backoff seconds=([0-9.]+) reason=(\w+): (.*)")
-
-
-def wait_for(what, check, timeout=20.0, step=0.05):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout} s waiting for {what}")
-        time.sleep(step)
 
 
 def backoffs(daemon):

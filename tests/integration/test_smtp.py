@@ -4,25 +4,13 @@ Dovecot, and the test reads it back over IMAP in the recipient's mailbox. The se
 goes to Sent and, through the IMAP sync, to the server's Sent folder."""
 
 import os
-import pathlib
 import re
-import signal
 import time
 
 import pytest
+from waiting import wait_for
 
 POLL = 3600
-
-
-def wait_for(what, check, timeout=30.0, step=0.05):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout} s waiting for {what}")
-        time.sleep(step)
 
 
 def reset_server(srv):

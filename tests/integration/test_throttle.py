@@ -32,6 +32,7 @@ sys.path.insert(0, str(TESTS_DIR / "fake"))
 
 import scenarios  # noqa: E402
 from imapd import FakeIMAPServer, Mailbox, Scenario, make_message  # noqa: E402
+from waiting import wait_for
 
 ACCOUNT = "limited"
 SANITIZER_MARKS = ("AddressSanitizer", "LeakSanitizer", "UndefinedBehaviorSanitizer",
@@ -58,17 +59,6 @@ def build_dir():
             pytest.fail(f"{path}/daemon/mailferryd is not built (MF_BUILD_DIR={build})")
         pytest.skip(f"{path}/daemon/mailferryd is not built; set MF_BUILD_DIR")
     return path
-
-
-def wait_for(what, check, timeout=20.0, step=0.02):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout} s waiting for {what}")
-        time.sleep(step)
 
 
 class Daemon:
