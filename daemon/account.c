@@ -16,7 +16,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 #include <time.h>
 
 /* A reader's changes closer together than this become one pass. */
@@ -157,10 +156,7 @@ static void clear_dirty(struct account *a)
  * that throttles must not cut short the wait the server asked for. */
 static struct backoff retry_delay(struct account *a, const struct err *err)
 {
-	uint32_t rnd;
-	if (getrandom(&rnd, sizeof(rnd), GRND_NONBLOCK) != sizeof(rnd))
-		rnd = (uint32_t)rand();
-	struct backoff b = backoff_decide(err, a->failures, rnd);
+	struct backoff b = backoff_decide(err, a->failures, backoff_random());
 	if (uv_is_active((uv_handle_t *)&a->retry) && uv_timer_get_due_in(&a->retry) > b.ms)
 		b.ms = uv_timer_get_due_in(&a->retry);
 	return b;

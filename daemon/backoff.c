@@ -4,6 +4,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 
 #define SECOND_MS 1000ULL
 #define MINUTE_MS (60 * SECOND_MS)
@@ -110,6 +111,14 @@ struct backoff backoff_decide(const struct err *err, unsigned failures, uint32_t
 			ms = s->max;
 	}
 	return (struct backoff){ reason, spread(ms, rnd, s->down, s->up) };
+}
+
+uint32_t backoff_random(void)
+{
+	uint32_t rnd;
+	if (getrandom(&rnd, sizeof(rnd), GRND_NONBLOCK) != sizeof(rnd))
+		rnd = (uint32_t)rand();
+	return rnd;
 }
 
 const char *backoff_reason_name(enum backoff_reason reason)

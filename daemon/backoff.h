@@ -32,6 +32,8 @@ struct backoff {
  * with err. rnd is a uniformly random value: it spreads an ordinary wait by
  * +-25%, and a wait the server imposes by up to +25% (never sooner). */
 struct backoff backoff_decide(const struct err *err, unsigned failures, uint32_t rnd);
+/* A uniformly random value for backoff_decide. */
+uint32_t backoff_random(void);
 /* A word for the log's reason= ("failure", "auth", "throttled", ...). */
 const char *backoff_reason_name(enum backoff_reason reason);
 /* A sentence for the user: why the account waits. */

@@ -1,5 +1,6 @@
 #include "outbox_queue.h"
 
+#include "backoff.h"
 #include "core/log.h"
 #include "core/xalloc.h"
 #include "maildir/folder.h"
@@ -12,11 +13,6 @@
 
 /* Messages landing this close together go out in one drain. */
 #define DEBOUNCE_MS 20
-/* A drain that failed as a whole: again after 30 s, 1 min, 2 min ... 10 min. */
-#define BACKOFF_FIRST_MS 30000
-#define BACKOFF_MAX_MS (10 * 60 * 1000)
-/* Refused credentials are not offered again in a tight loop. */
-#define BACKOFF_AUTH_MS (15 * 60 * 1000)
 /* Without a watcher (no inotify left) the outbox is looked at this often. */
 #define POLL_MS (60 * 1000)
 
@@ -36,16 +32,6 @@ struct outbox_queue {
 
 static void drain(struct outbox_queue *q);
 
-static uint64_t backoff_ms(struct outbox_queue *q, const struct err *err)
-{
-	if (err->cls == ERR_AUTH)
-		return BACKOFF_AUTH_MS;
-	uint64_t ms = BACKOFF_FIRST_MS;
-	for (unsigned i = 1; i < q->failures && ms < BACKOFF_MAX_MS; i++)
-		ms *= 2;
-	return ms < BACKOFF_MAX_MS ? ms : BACKOFF_MAX_MS;
-}
-
 static void on_wake(uv_timer_t *t)
 {
 	drain(t->data);
@@ -59,10 +45,12 @@ static void schedule(struct outbox_queue *q, const struct outbox_report *r)
 	uint64_t ms = 0;
 	if (r->rc < 0 && r->queued_total) {
 		q->failures++;
-		ms = backoff_ms(q, &r->err);
+		struct backoff b = backoff_decide(&r->err, q->failures, backoff_random());
+		ms = b.ms;
 		wake = true;
-		log_warn("account=%s outbox event=backoff seconds=%llu queued=%u: %s",
-			 q->conf->name, (unsigned long long)ms / 1000, r->queued_total, r->err.msg);
+		log_warn("account=%s outbox event=backoff seconds=%.1f reason=%s queued=%u: %s: %s",
+			 q->conf->name, (double)ms / 1000, backoff_reason_name(b.reason),
+			 r->queued_total, backoff_why(b.reason), r->err.msg);
 	} else if (r->rc == 0) {
 		q->failures = 0;
 	}

@@ -7,8 +7,9 @@
  *   - when the account's server is back after a failure (the network is);
  *   - when the first message waiting for a retry is due (its next_try);
  *   - after a drain that failed as a whole (the SMTP server unreachable, a
- *     refused login): with backoff, 30 s doubling to 10 minutes (15 minutes
- *     after refused credentials);
+ *     refused login): with the account's backoff (backoff.h: 1 s doubling to
+ *     5 minutes, 15 minutes after refused credentials, what a server asks
+ *     for when it throttles);
  *   - on mailferryctl outbox retry.
  * A drain asked for while one runs is folded into it. Paused with the
  * account. The ctl side (list, retry, drop, counts) is here too, so the
