@@ -242,19 +242,40 @@ static void on_remote_deleted(void *ctx, const struct imap_reply *reply)
 	fail_or_next(job, rc, &e);
 }
 
-/* Marks the UIDs \Deleted and expunges them. UID EXPUNGE (UIDPLUS) touches
- * only these UIDs; a plain EXPUNGE also removes other messages marked
+/* The messages are marked \Deleted: now the expunge. UID EXPUNGE (UIDPLUS)
+ * touches only these UIDs; a plain EXPUNGE also removes other messages marked
  * \Deleted, which readers show as deleted already. */
-static void expunge_uids(struct folder_job *job, const struct uid_vec *uids)
+static void on_remote_marked(void *ctx, const struct imap_reply *reply)
 {
-	job_send_uid_sets(job, uids->v, uids->n, "UID STORE", " +FLAGS.SILENT (\\Deleted)",
-			  on_remote_deleted);
+	struct folder_job *job = ctx;
+	if (reply->status != IMAP_STATUS_OK)
+		job_command_failed(job, reply);
+	if (--job->inflight > 0)
+		return;
+	if (job->rc < 0) {
+		job_step_done(job); /* rows stay: the next sync deletes again */
+		return;
+	}
+	struct uid_vec uids = { 0 };
+	collect_uids(job, OP_DELETE_REMOTE, 0, 0, &uids);
 	if (imap_client_has(job->imap, CAP_UIDPLUS)) {
-		job_send_uid_sets(job, uids->v, uids->n, "UID EXPUNGE", "", on_remote_deleted);
+		job_send_uid_sets(job, uids.v, uids.n, "UID EXPUNGE", "", on_remote_deleted);
 	} else {
 		job->inflight++;
 		imap_cmd_send(imap_cmd_new(job->imap, "EXPUNGE"), on_remote_deleted, job);
 	}
+	free(uids.v);
+}
+
+/* Marks the UIDs \Deleted, then expunges them. The EXPUNGE waits for the
+ * STORE's completion (RFC 3501 section 5.5: a command whose result depends on
+ * another's is not pipelined with it): Dovecot runs a pipelined UID EXPUNGE
+ * beside a UID STORE that waits for a lock, finds nothing marked yet, and the
+ * message stayed on the server while its row went (the soak found it). */
+static void expunge_uids(struct folder_job *job, const struct uid_vec *uids)
+{
+	job_send_uid_sets(job, uids->v, uids->n, "UID STORE", " +FLAGS.SILENT (\\Deleted)",
+			  on_remote_marked);
 }
 
 /* The copies are in the Trash folder: now the originals may go. Not before:

@@ -334,18 +334,25 @@ out:
 struct move_cmd {
 	struct moves *m;
 	unsigned moving;    /* messages it moves or copies (its COPYUID names the copies) */
-	char *expunge;	    /* a COPY's UID set, to expunge once the copies are made */
+	char *expunge;	    /* a COPY's or STORE's UID set, for the next step once it succeeds */
 	const char *target; /* the destination's name, or NULL */
+	bool marks;	    /* the STORE of \Deleted: the expunge follows it */
 };
 
 static void send_move(struct moves *m, const char *verb, const char *set, const char *target,
 		      unsigned moving, const char *after, const char *expunge);
 
 /* Without MOVE: the originals go once the server has the copies, not before,
- * or a refused COPY would leave the message nowhere on the server. */
+ * or a refused COPY would leave the message nowhere on the server. They are
+ * marked \Deleted first; the expunge waits for that STORE to complete, as a
+ * server may run pipelined UID commands side by side (sync/apply.c). */
+static void mark_originals(struct moves *m, const char *set)
+{
+	send_move(m, "UID STORE", set, NULL, 0, " +FLAGS.SILENT (\\Deleted)", set);
+}
+
 static void expunge_originals(struct moves *m, const char *set)
 {
-	send_move(m, "UID STORE", set, NULL, 0, " +FLAGS.SILENT (\\Deleted)", NULL);
 	if (imap_client_has(m->c, CAP_UIDPLUS))
 		send_move(m, "UID EXPUNGE", set, NULL, 0, NULL, NULL);
 	else
@@ -379,8 +386,10 @@ static void on_move_done(void *ctx, const struct imap_reply *reply)
 		m->moved += mc->moving;
 		if (mc->moving)
 			settle_copyuid(m, reply->tagged);
-		if (mc->expunge)
+		if (mc->expunge && mc->marks)
 			expunge_originals(m, mc->expunge);
+		else if (mc->expunge)
+			mark_originals(m, mc->expunge);
 	}
 	free(mc->expunge);
 	free(mc);
@@ -401,7 +410,8 @@ static void send_move(struct moves *m, const char *verb, const char *set, const 
 	if (after)
 		imap_cmd_add(cmd, "%s", after);
 	struct move_cmd *mc = xcalloc(1, sizeof(*mc));
-	*mc = (struct move_cmd){ m, moving, expunge ? xstrdup(expunge) : NULL, target };
+	*mc = (struct move_cmd){ m, moving, expunge ? xstrdup(expunge) : NULL, target,
+				 strcmp(verb, "UID STORE") == 0 };
 	if (strcmp(verb, "UID MOVE") == 0)
 		imap_cmd_claim(cmd, "OK", on_move_ok);
 	m->inflight++;

@@ -4,6 +4,7 @@ step broken. Options are class attributes, set per instance as keyword arguments
     ByeAt(mailbox, verb="SELECT", folder="Work")
 """
 
+import select
 import time
 
 from imapd import CRLF, Hangup, Mailbox, Scenario, make_message
@@ -206,6 +207,38 @@ class Slow(Scenario):
         if cmd in self.verbs:
             time.sleep(self.delay)
         return False
+
+
+class ParallelExpunge(Scenario):
+    """Runs an EXPUNGE pipelined behind a UID STORE of \\Deleted before that STORE, as
+    Dovecot does when the STORE waits for a lock (RFC 3501 section 5.5 lets a server run
+    commands side by side; a client waits where one depends on the other): the STORE
+    waits `delay` seconds for a pipelined EXPUNGE, which then expunges nothing. The
+    tagged answers keep their order, as Dovecot's did."""
+
+    delay = 0.5
+
+    def handle_uid_store(self, s, tag, args):
+        flags = args[2] if isinstance(args[2], list) else args[2:]
+        pipelined = self.pipelined_expunge(s) if b"\\Deleted" in flags else None
+        if pipelined:
+            self.record(s, pipelined)
+            self.expunge(s)  # nothing is marked yet
+        super().handle_uid_store(s, tag, args)
+        if pipelined:
+            s.line(f"{pipelined.split()[0].decode()} OK EXPUNGE completed")
+
+    def pipelined_expunge(self, s):
+        """The EXPUNGE command line that arrives within `delay` seconds, read; None (and
+        nothing read) for anything else."""
+        deadline = time.monotonic() + self.delay
+        while CRLF not in s.rbuf and time.monotonic() < deadline:
+            if select.select([s.sock], [], [], max(0.0, deadline - time.monotonic()))[0]:
+                s._fill()
+        line = s.rbuf.split(CRLF, 1)[0]
+        if CRLF not in s.rbuf or line.split()[1:2] != [b"EXPUNGE"]:
+            return None
+        return s.readline()
 
 
 # Folder names that try to leave the Maildir root or land on a Maildir's own directories.

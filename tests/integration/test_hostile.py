@@ -529,6 +529,27 @@ def test_uidvalidity_flip(sandbox, server):
     good_run(sandbox, server, mailbox)
 
 
+# ---- a server that runs pipelined commands side by side ----
+
+def test_expunge_waits_for_the_deleted_mark(sandbox, server):
+    """A local delete expunges on the server once the \\Deleted mark is on, not in the
+    same breath: a server that ran the pipelined EXPUNGE first expunged nothing, the
+    state row went all the same, and the next sync fetched the message back (the soak
+    found it against Dovecot)."""
+    mailbox = Mailbox.sample({"INBOX": 3})
+    server.use(scenarios.ParallelExpunge(mailbox))
+    sandbox.write_config(server.port)
+    sandbox.run("--once").sane(0)
+    path, data = sandbox.files("INBOX")[0]
+    path.unlink()
+    sandbox.run("--once").sane(0)
+    assert data not in [m.raw for m in mailbox.find("INBOX").messages], \
+        "the message deleted in the Maildir is still on the server"
+    sandbox.run("--once").sane(0)
+    assert data not in [d for _, d in sandbox.files("INBOX")], "the deleted message came back"
+    assert_mirrors(sandbox, mailbox)
+
+
 # ---- a server that never speaks ----
 
 @pytest.mark.parametrize("mode", ["--check", "--once"])
