@@ -555,7 +555,10 @@ static void count_messages(struct folder_job *job, struct err *e)
 }
 
 /* Records what this sync has seen, so the next one can ask for changes
- * since. Not when deletes were held back: the next sync must see them again. */
+ * since. Not when deletes were held back: the next sync must see them again.
+ * Nor the Maildir's times when copies were held (maybe halves of moves): the
+ * pass after the hold must scan them again, or a folder that changed no more
+ * kept its held copies off the server for good (the soak found it). */
 static void step_finish(struct folder_job *job)
 {
 	struct state_folder *f = job->fc.folder;
@@ -564,7 +567,8 @@ static void step_finish(struct folder_job *job)
 	if (job->stats.guarded == 0) {
 		f->uidnext = job->uidnext;
 		f->highestmodseq = job->nomodseq ? 0 : job->highestmodseq;
-		bool trusted = job->scan && job->scan->consistent && !job->local_touched;
+		bool trusted = job->scan && job->scan->consistent && !job->local_touched &&
+			       job->stats.held == 0;
 		if (!job->local_unchanged || job->local_touched) {
 			struct timespec zero = { 0, 0 };
 			f->new_mtime = trusted ? job->scan->stamp.new_mtime : zero;

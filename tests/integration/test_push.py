@@ -150,6 +150,31 @@ def test_a_save_in_two_halves_is_a_move(mf_env, mailserver, running):
     assert len(mailserver.messages("alice", "INBOX")) == 1
 
 
+def test_a_save_whose_copy_was_seen_alone_is_a_move(mf_env, mailserver, running):
+    """A pass that sees the copy of a save alone, late enough to trust the folder's
+    times, holds it as maybe half of a move. That folder's times must not be recorded:
+    the pass after the original's removal took the folder for unchanged, deleted the
+    original on the server as a reader's delete, and the held copy never went up (the
+    soak found it)."""
+    archive = mf_env.maildir(folder="Archive")
+    wait_for("Archive watched", lambda: 'folder="Archive" event=watching' in running.stderr())
+    inbox = mf_env.maildir()
+    name, path = sorted(files(inbox).items())[0]
+    original = path.read_bytes()
+    tmp = archive / "tmp" / "2.reader.host"
+    tmp.write_bytes(original)
+    os.rename(tmp, archive / "cur" / "2.reader.host:2,S")
+    time.sleep(0.3)  # the folder's times are trusted 100 ms after they change
+    rc, _, err = mf_env.mailferryctl("sync", "--wait")
+    assert rc == 0, err
+    assert "event=hold file=2.reader.host" in running.stderr()
+    os.unlink(path)
+    wait_for("the move", lambda: "moves=1" in running.stderr())
+    [moved] = mailserver.messages("alice", "Archive")
+    assert moved.raw == original
+    assert len(mailserver.messages("alice", "INBOX")) == 1
+
+
 def test_new_folders_both_ways(mf_env, mailserver, running):
     mailserver.create_folder("alice", "From server")
     mailserver.deliver("alice", message(3, "in new folder"), folder="From server")
