@@ -81,6 +81,20 @@ def _files(folder_dir):
     return out
 
 
+def _uid_files(folder_dir):
+    """{UID: path} of a folder in Dovecot's Maildir storage, by its dovecot-uidlist: a
+    message moved or copied on the server keeps its GUID under a new file name."""
+    files = _files(folder_dir)
+    out = {}
+    with open(os.path.join(folder_dir, "dovecot-uidlist")) as f:
+        next(f)  # the header
+        for line in f:
+            head, _, name = line.rstrip("\n").partition(" :")
+            if _base(name) in files:
+                out[int(head.split()[0])] = files[_base(name)]
+    return out
+
+
 def read_server(srv, user, cache, paths):
     """[Msg] of `user`'s whole mailbox: UIDs and flags from Dovecot's index (doveadm
     fetch), bytes from the files of its Maildir storage. paths: {folder: dir} cache."""
@@ -96,8 +110,8 @@ def read_server(srv, user, cache, paths):
             if folder not in paths:
                 paths[folder] = srv.doveadm("mailbox", "path", "-u", user,
                                             folder).stdout.strip()
-            files[folder] = _files(paths[folder])
-        path = files[folder].get(guid)
+            files[folder] = _uid_files(paths[folder])
+        path = files[folder].get(int(uid))
         if path is None:
             raise RuntimeError(f"server {user}/{folder}: no file for UID {uid} ({guid})")
         letters = "".join(sorted(SYSTEM_FLAGS[f] for f in flags.split() if f in SYSTEM_FLAGS))
