@@ -123,7 +123,10 @@ def test_a_move_stays_a_move(mf_env, mailserver, running):
              lambda: any(m.raw == body for m in mailserver.messages("alice", "Archive2")))
     wait_for("the message gone from INBOX on the server",
              lambda: not any(m.raw == body for m in mailserver.messages("alice", "INBOX")))
-    wait_for("the move in the log", lambda: "moves=1" in running.stderr())
+    try:
+        wait_for("the move in the log", lambda: "moves=1" in running.stderr())
+    except pytest.fail.Exception:
+        pytest.fail(f"no move in the daemon's log:\n{running.stderr()}")
 
 
 def test_a_save_in_two_halves_is_a_move(mf_env, mailserver, running):
