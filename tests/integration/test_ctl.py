@@ -18,26 +18,11 @@ import tempfile
 import time
 
 import pytest
+from daemon_mail import files, message
 from waiting import wait_for
 
 POLL = 3600  # no poll during a test: what arrives, arrived by push or by a command
 MAGIC = b"mailferry/1\0"
-
-
-def message(n, subject="ctl test"):
-    return (f"From: sender@example.test\r\nTo: alice@example.test\r\n"
-            f"Subject: {subject} {n}\r\nMessage-ID: <ctl-{n}-{time.time_ns()}@example.test>\r\n"
-            f"\r\nbody {n}\r\n").encode()
-
-
-def files(folder):
-    out = {}
-    for sub in ("new", "cur"):
-        d = pathlib.Path(folder) / sub
-        if d.is_dir():
-            for p in d.iterdir():
-                out[p.name] = p
-    return out
 
 
 def has_subject(folder, subject):

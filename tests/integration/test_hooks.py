@@ -8,6 +8,7 @@ import os
 import subprocess
 import time
 
+from daemon_mail import message
 from waiting import wait_for
 
 POLL = 3600
@@ -16,12 +17,6 @@ POLL = 3600
 RECORD = ('f="{dir}/run.$(date +%s%N).$$"; s=$(date +%s.%N); sleep 0.2; '
           'printf "%s\\0%s\\0%s\\0%s\\0%s\\0%s" "$s" "$MAILFERRY_ACCOUNT" "$MAILFERRY_EVENT" '
           '"$MAILFERRY_NEW" "$MAILFERRY_FOLDERS" "$(date +%s.%N)" > "$f.tmp" && mv "$f.tmp" "$f"')
-
-
-def message(n, subject="hook test"):
-    return (f"From: sender@example.test\r\nTo: alice@example.test\r\n"
-            f"Subject: {subject} {n}\r\nMessage-ID: <hook-{n}-{time.time_ns()}@example.test>\r\n"
-            f"\r\nbody {n}\r\n").encode()
 
 
 def reset_server(mailserver):

@@ -12,15 +12,10 @@ import threading
 import time
 
 import pytest
+from daemon_mail import message
 from waiting import wait_for
 
 POLL = 3600
-
-
-def message(n):
-    return (f"From: sender@example.test\r\nTo: alice@example.test\r\n"
-            f"Subject: notify test {n}\r\nMessage-ID: <notify-{n}-{time.time_ns()}@example.test>\r\n"
-            f"\r\nbody {n}\r\n").encode()
 
 
 def reset_server(mailserver):
@@ -96,7 +91,7 @@ def start(mf_env, **account):
 
 def test_the_whole_life(mf_env, mailserver, systemd):
     reset_server(mailserver)
-    mailserver.seed("alice", "INBOX", [message(n) for n in range(3000)])
+    mailserver.seed("alice", "INBOX", [message(n, "notify test") for n in range(3000)])
     inbox = mf_env.maildir()
     d = start(mf_env)
     systemd.wait("READY=1", timeout=30)

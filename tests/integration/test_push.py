@@ -12,26 +12,11 @@ import signal
 import time
 
 import pytest
+from daemon_mail import files, message
 from waiting import wait_for
 
 # Polling is set far beyond any test's length: what arrives, arrived by push.
 POLL = 3600
-
-
-def message(n, subject="push test"):
-    return (f"From: sender@example.test\r\nTo: alice@example.test\r\n"
-            f"Subject: {subject} {n}\r\nMessage-ID: <push-{n}-{time.time_ns()}@example.test>\r\n"
-            f"\r\nbody {n}\r\n").encode()
-
-
-def files(folder):
-    out = {}
-    for sub in ("new", "cur"):
-        d = pathlib.Path(folder) / sub
-        if d.is_dir():
-            for p in d.iterdir():
-                out[p.name] = p
-    return out
 
 
 def base(name):
