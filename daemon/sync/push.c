@@ -71,6 +71,10 @@ static void conn_done(struct push_conn *pc)
 
 /* ---- server news ---- */
 
+/* The folder a STATUS names. Dovecot 2.3 writes it in UTF-8 in its NOTIFY
+ * news (`* STATUS {5}` then "Café"; "Fish & Chips" as such) though its LIST
+ * gives modified UTF-7, so a name that is not modified UTF-7 is taken as
+ * UTF-8 rather than losing the news of every such folder. */
 static char *decode_name(const struct imap_value *v)
 {
 	size_t len;
@@ -80,11 +84,10 @@ static char *decode_name(const struct imap_value *v)
 	if (strcasecmp(wire, "INBOX") == 0)
 		return xstrdup("INBOX");
 	struct buf b = { 0 };
-	if (imap_utf7_decode(&b, wire, len, NULL) < 0) {
-		buf_free(&b);
-		return NULL;
-	}
-	return buf_steal(&b);
+	if (imap_utf7_decode(&b, wire, len, NULL) == 0)
+		return buf_steal(&b);
+	buf_free(&b);
+	return imap_utf8_valid(wire, len) ? xstrndup(wire, len) : NULL;
 }
 
 static void on_untagged(void *ctx, struct imap_response *r)
@@ -101,9 +104,9 @@ static void on_untagged(void *ctx, struct imap_response *r)
 		return;
 	}
 	if (strcmp(r->name, "STATUS") == 0 && r->nargs > 0) {
+		/* News of a folder we cannot name: every folder is looked at. */
 		char *name = decode_name(&r->args[0]);
-		if (name)
-			p->event(p->ctx, name);
+		p->event(p->ctx, name);
 		free(name);
 	} else if (strcmp(r->name, "LIST") == 0) {
 		p->event(p->ctx, NULL);

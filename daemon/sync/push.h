@@ -14,7 +14,8 @@
 #include "sync/pool.h"
 
 /* folder: the server name of a folder that changed, or NULL when the folder
- * list itself changed (a folder created, deleted or renamed). */
+ * list itself changed (a folder created, deleted or renamed) or the news
+ * named a folder in a way we could not read: then every folder is looked at. */
 typedef void (*push_event_cb)(void *ctx, const char *folder);
 /* Push stopped (a connection died, a command was refused); err says why.
  * Runs once; the push object is then inert until push_free. */

@@ -13,6 +13,7 @@ import time
 
 import pytest
 from daemon_mail import files, message
+from harness.corpus import crlf
 from waiting import wait_for
 
 # Polling is set far beyond any test's length: what arrives, arrived by push.
@@ -57,18 +58,26 @@ def server_by_subject(mailserver, folder, subject):
     return [m for m in mailserver.messages("alice", folder) if subject.encode() in m.raw]
 
 
-def test_server_changes_reach_the_maildir(mf_env, mailserver, running):
-    inbox = mf_env.maildir()
-    uid = mailserver.deliver("alice", message(7, "arrives"))
+# Dovecot names folders in UTF-8 in its NOTIFY news ("Café", "Fish & Chips"),
+# not in the modified UTF-7 of its LIST ("Caf&AOk-", "Fish &- Chips").
+@pytest.mark.parametrize("folder", ["INBOX", "Café", "Fish & Chips"])
+def test_server_changes_reach_the_maildir(mf_env, mailserver, running, folder):
+    if folder != "INBOX":
+        mailserver.create_folder("alice", folder)
+        wait_for(f"{folder} watched", lambda: log_has(running, f'folder="{folder}" event=watching'))
+    local = mf_env.maildir(folder=folder)
+    before = len(files(local))
+    raw = message(7, "arrives")
+    uid = mailserver.deliver("alice", raw, folder=folder)
     name = wait_for("the new message in the Maildir",
-                    lambda: [n for n, p in files(inbox).items() if b"arrives 7" in p.read_bytes()])
-    mailserver.set_flags("alice", "INBOX", uid, ["\\Flagged", "\\Seen"])
+                    lambda: [n for n, p in files(local).items() if crlf(p.read_bytes()) == raw])
+    mailserver.set_flags("alice", folder, uid, ["\\Flagged", "\\Seen"])
     wait_for("the flags on the file",
-             lambda: any(flags_of(n) == "FS" for n in files(inbox) if base(n) == base(name[0])))
-    mailserver.expunge("alice", "INBOX", uid)
+             lambda: any(flags_of(n) == "FS" for n in files(local) if base(n) == base(name[0])))
+    mailserver.expunge("alice", folder, uid)
     wait_for("the file to go",
-             lambda: not any(base(n) == base(name[0]) for n in files(inbox)))
-    assert len(files(inbox)) == 2
+             lambda: not any(base(n) == base(name[0]) for n in files(local)))
+    assert len(files(local)) == before
 
 
 def test_reader_changes_reach_the_server(mf_env, mailserver, running):
