@@ -66,6 +66,7 @@ struct account {
 	bool push_down;	  /* push waits for the retry timer */
 
 	unsigned failures;
+	enum backoff_reason waiting_for; /* why the retry timer runs, while it does */
 	int64_t clock_real;
 	uint64_t clock_mono;
 
@@ -152,13 +153,16 @@ static void clear_dirty(struct account *a)
 }
 
 /* How long to wait after a failure, and why (backoff.h). A wait already
- * running that ends later is kept: push losing its connection to a server
- * that throttles must not cut short the wait the server asked for. */
+ * running that ends later is kept, with its reason: push losing its
+ * connection to a server that throttles must not cut short the wait the
+ * server asked for. */
 static struct backoff retry_delay(struct account *a, const struct err *err)
 {
 	struct backoff b = backoff_decide(err, a->failures, backoff_random());
-	if (uv_is_active((uv_handle_t *)&a->retry) && uv_timer_get_due_in(&a->retry) > b.ms)
+	if (uv_is_active((uv_handle_t *)&a->retry) && uv_timer_get_due_in(&a->retry) > b.ms) {
 		b.ms = uv_timer_get_due_in(&a->retry);
+		b.reason = a->waiting_for;
+	}
 	return b;
 }
 
@@ -177,6 +181,7 @@ static void back_off(struct account *a, const struct err *err)
 {
 	a->failures++;
 	struct backoff b = retry_delay(a, err);
+	a->waiting_for = b.reason;
 	log_warn("account=%s event=backoff seconds=%.1f reason=%s: %s: %s", a->conf->name,
 		 (double)b.ms / 1000, backoff_reason_name(b.reason), backoff_why(b.reason),
 		 err->msg);
@@ -403,6 +408,28 @@ static void start_push(struct account *a)
 
 /* ---- the clock ---- */
 
+/* After a suspend the connections are likely dead, and the network may be a
+ * new one: push starts anew on fresh connections, and a wait after a network
+ * failure ends now. A wait the server asked for, or after refused
+ * credentials, is kept. */
+static void on_resume(struct account *a)
+{
+	if (a->pool) {
+		push_free(&a->push);
+		pool_drop_idle(a->pool);
+		start_push(a);
+	}
+	if (a->outbox)
+		outbox_queue_kick(a->outbox);
+	if (uv_is_active((uv_handle_t *)&a->retry) && a->waiting_for == BACKOFF_FAILURE) {
+		uv_timer_stop(&a->retry);
+		a->failures = 0;
+		on_retry(&a->retry);
+		return;
+	}
+	account_sync(a, NULL);
+}
+
 static void on_clock(uv_timer_t *t)
 {
 	struct account *a = t->data;
@@ -412,15 +439,17 @@ static void on_clock(uv_timer_t *t)
 	if (llabs(real - expected) > CLOCK_JUMP_S) {
 		log_info("account=%s event=clock-jump seconds=%lld: syncing", a->conf->name,
 			 (long long)(real - expected));
-		/* After a suspend the connections are likely dead: push starts anew. */
-		push_free(&a->push);
-		start_push(a);
-		account_sync(a, NULL);
-		if (a->outbox)
-			outbox_queue_kick(a->outbox);
+		on_resume(a);
 	}
 	a->clock_real = real;
 	a->clock_mono = mono;
+}
+
+static void start_clock(struct account *a)
+{
+	a->clock_real = (int64_t)time(NULL);
+	a->clock_mono = uv_now(a->loop);
+	uv_timer_start(&a->clock, on_clock, CLOCK_CHECK_MS, CLOCK_CHECK_MS);
 }
 
 static void on_poll(uv_timer_t *t)
@@ -469,6 +498,7 @@ static void on_login(void *ctx)
 static void start_pop3(struct account *a)
 {
 	uv_timer_start(&a->poll, on_poll, poll_ms_of(a), poll_ms_of(a));
+	start_clock(a);
 	log_info("account=%s event=start protocol=pop3 maildir=%s", a->conf->name,
 		 a->conf->maildir);
 	account_sync(a, NULL);
@@ -516,9 +546,7 @@ void account_start(struct account *a)
 			 err.msg);
 	uint64_t poll_ms = poll_ms_of(a);
 	uv_timer_start(&a->poll, on_poll, poll_ms, poll_ms);
-	a->clock_real = (int64_t)time(NULL);
-	a->clock_mono = uv_now(a->loop);
-	uv_timer_start(&a->clock, on_clock, CLOCK_CHECK_MS, CLOCK_CHECK_MS);
+	start_clock(a);
 	refresh_watches(a); /* the folders known from before: watched during the first pass */
 	log_info("account=%s event=start maildir=%s", a->conf->name, a->conf->maildir);
 	account_sync(a, NULL);

@@ -219,17 +219,27 @@ void apply_delete_local(struct folder_job *job)
 	fail_or_next(job, rc, &e);
 }
 
-static void on_remote_deleted(void *ctx, const struct imap_reply *reply)
+/* One reply of a delete step's batch: true when it was the last one and the
+ * whole batch succeeded. A failure ends the step with the rows kept, so the
+ * next sync deletes again. */
+static bool delete_batch_ok(struct folder_job *job, const struct imap_reply *reply)
 {
-	struct folder_job *job = ctx;
 	if (reply->status != IMAP_STATUS_OK)
 		job_command_failed(job, reply);
 	if (--job->inflight > 0)
-		return;
+		return false;
 	if (job->rc < 0) {
-		job_step_done(job); /* rows stay: the next sync deletes again */
-		return;
+		job_step_done(job);
+		return false;
 	}
+	return true;
+}
+
+static void on_remote_deleted(void *ctx, const struct imap_reply *reply)
+{
+	struct folder_job *job = ctx;
+	if (!delete_batch_ok(job, reply))
+		return;
 	struct err e;
 	int rc = state_begin(job->fc.st, &e);
 	for (size_t i = 0; i < job->plan.n && rc == 0; i++)
@@ -248,14 +258,8 @@ static void on_remote_deleted(void *ctx, const struct imap_reply *reply)
 static void on_remote_marked(void *ctx, const struct imap_reply *reply)
 {
 	struct folder_job *job = ctx;
-	if (reply->status != IMAP_STATUS_OK)
-		job_command_failed(job, reply);
-	if (--job->inflight > 0)
+	if (!delete_batch_ok(job, reply))
 		return;
-	if (job->rc < 0) {
-		job_step_done(job); /* rows stay: the next sync deletes again */
-		return;
-	}
 	struct uid_vec uids = { 0 };
 	collect_uids(job, OP_DELETE_REMOTE, 0, 0, &uids);
 	if (imap_client_has(job->imap, CAP_UIDPLUS)) {
@@ -284,14 +288,8 @@ static void expunge_uids(struct folder_job *job, const struct uid_vec *uids)
 static void on_trash_copied(void *ctx, const struct imap_reply *reply)
 {
 	struct folder_job *job = ctx;
-	if (reply->status != IMAP_STATUS_OK)
-		job_command_failed(job, reply);
-	if (--job->inflight > 0)
+	if (!delete_batch_ok(job, reply))
 		return;
-	if (job->rc < 0) {
-		job_step_done(job); /* rows stay: the next sync deletes again */
-		return;
-	}
 	struct uid_vec uids = { 0 };
 	collect_uids(job, OP_DELETE_REMOTE, 0, 0, &uids);
 	expunge_uids(job, &uids);

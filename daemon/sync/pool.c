@@ -246,6 +246,14 @@ void pool_acquire(struct sync_pool *p, unsigned limit, const struct pool_user *u
 	kick(p);
 }
 
+void pool_drop_idle(struct sync_pool *p)
+{
+	for (struct pool_conn *pc = p->conns; pc; pc = pc->next)
+		if (pc->ready && !pc->lent)
+			pc->dead = true;
+	kick(p); /* dispatch unlinks them */
+}
+
 void pool_release(struct sync_pool *p, struct imap_client *c)
 {
 	for (struct pool_conn *pc = p->conns; pc; pc = pc->next) {

@@ -31,6 +31,11 @@ void pool_close(struct sync_pool *p, void (*done)(void *ctx), void *ctx);
  * jobs holding them fail with err, so the jobs end and give them back. */
 void pool_abort(struct sync_pool *p, const struct err *err);
 
+/* Forgets the idle connections, unannounced: after a suspend they are
+ * likely dead, and a job lent one would wait out the timeout to learn it.
+ * Lent ones stay with their jobs. */
+void pool_drop_idle(struct sync_pool *p);
+
 /* Lends a logged-in connection to user: an idle one, a new one while the
  * pool holds fewer than max_connections (or limit, if lower and not 0: push
  * uses it to leave room for syncing), or the next one released.
