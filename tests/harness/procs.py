@@ -97,10 +97,11 @@ def processes_under(root):
     return found
 
 
-def kill_pids(pids):
+def kill_pids(pids, sig=signal.SIGKILL):
+    """Sends sig to each of pids that still exists."""
     for pid in pids:
         with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGKILL)
+            os.kill(pid, sig)
 
 
 def _owner_alive(owner_file):

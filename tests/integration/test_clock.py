@@ -27,6 +27,7 @@ import subprocess
 import pytest
 from daemon_mail import files, message
 from harness.corpus import crlf
+from harness.procs import kill_pids
 from waiting import wait_for
 
 POLL = 3600  # seconds: nothing in this test arrives by polling
@@ -127,9 +128,7 @@ def freeze_quiet(mailserver, user):
     sessions = imap_sessions(mailserver, user)
     if not sessions or any(cmd not in ("", "IDLE") for cmd in sessions.values()):
         return {}
-    for pid in sessions:
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGSTOP)
+    kill_pids(sessions, signal.SIGSTOP)
     frozen = {pid: cmd for pid, cmd in imap_sessions(mailserver, user).items()
               if pid in sessions}
     if any(cmd not in ("", "IDLE") for cmd in frozen.values()):
@@ -139,9 +138,7 @@ def freeze_quiet(mailserver, user):
 
 
 def thaw(pids):
-    for pid in pids:
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGCONT)
+    kill_pids(pids, signal.SIGCONT)
 
 
 def push_and_state(mf_env):
