@@ -58,13 +58,8 @@ def server_by_subject(mailserver, folder, subject):
     return [m for m in mailserver.messages("alice", folder) if subject.encode() in m.raw]
 
 
-# Dovecot names folders in UTF-8 in its NOTIFY news ("Café", "Fish & Chips"),
-# not in the modified UTF-7 of its LIST ("Caf&AOk-", "Fish &- Chips").
-@pytest.mark.parametrize("folder", ["INBOX", "Café", "Fish & Chips"])
-def test_server_changes_reach_the_maildir(mf_env, mailserver, running, folder):
-    if folder != "INBOX":
-        mailserver.create_folder("alice", folder)
-        wait_for(f"{folder} watched", lambda: log_has(running, f'folder="{folder}" event=watching'))
+def server_changes_reach(mf_env, mailserver, folder):
+    """A delivery, a flag change and an expunge on the server each reach the Maildir."""
     local = mf_env.maildir(folder=folder)
     before = len(files(local))
     raw = message(7, "arrives")
@@ -78,6 +73,24 @@ def test_server_changes_reach_the_maildir(mf_env, mailserver, running, folder):
     wait_for("the file to go",
              lambda: not any(base(n) == base(name[0]) for n in files(local)))
     assert len(files(local)) == before
+
+
+# Dovecot names folders in UTF-8 in its NOTIFY news ("Café", "Fish & Chips"),
+# not in the modified UTF-7 of its LIST ("Caf&AOk-", "Fish &- Chips").
+@pytest.mark.parametrize("folder", ["INBOX", "Café", "Fish & Chips"])
+def test_server_changes_reach_the_maildir(mf_env, mailserver, running, folder):
+    assert log_has(running, "event=push mode=NOTIFY")
+    if folder != "INBOX":
+        mailserver.create_folder("alice", folder)
+        wait_for(f"{folder} watched", lambda: log_has(running, f'folder="{folder}" event=watching'))
+    server_changes_reach(mf_env, mailserver, folder)
+
+
+@pytest.mark.parametrize("capability_profile", ["gmail"], indirect=True)
+def test_idle_brings_the_inbox_news(mf_env, mailserver, running):
+    """A server without NOTIFY (Gmail's capabilities): INBOX is pushed by IDLE."""
+    assert log_has(running, "event=push mode=IDLE folder=INBOX")
+    server_changes_reach(mf_env, mailserver, "INBOX")
 
 
 def test_reader_changes_reach_the_server(mf_env, mailserver, running):
