@@ -409,25 +409,25 @@ static void start_push(struct account *a)
 /* ---- the clock ---- */
 
 /* After a suspend the connections are likely dead, and the network may be a
- * new one: push starts anew on fresh connections, and a wait after a network
- * failure ends now. A wait the server asked for, or after refused
- * credentials, is kept. */
+ * new one: as after a wait that ended, push starts anew and every folder is
+ * synced, on fresh connections. A wait after a network failure ends now;
+ * one the server asked for, or after refused credentials, is kept. */
 static void on_resume(struct account *a)
 {
+	if (a->outbox)
+		outbox_queue_kick(a->outbox);
+	if (uv_is_active((uv_handle_t *)&a->retry) && a->waiting_for != BACKOFF_FAILURE) {
+		account_sync(a, NULL); /* when the wait is over */
+		return;
+	}
+	uv_timer_stop(&a->retry);
+	a->failures = 0;
 	if (a->pool) {
 		push_free(&a->push);
 		pool_drop_idle(a->pool);
-		start_push(a);
+		a->push_down = a->synced_once; /* else the first good pass starts it */
 	}
-	if (a->outbox)
-		outbox_queue_kick(a->outbox);
-	if (uv_is_active((uv_handle_t *)&a->retry) && a->waiting_for == BACKOFF_FAILURE) {
-		uv_timer_stop(&a->retry);
-		a->failures = 0;
-		on_retry(&a->retry);
-		return;
-	}
-	account_sync(a, NULL);
+	on_retry(&a->retry);
 }
 
 static void on_clock(uv_timer_t *t)
