@@ -13,11 +13,9 @@ A scenario is a Scenario subclass that overrides one hook: greeting(), intercept
 every command first), a handle_<command> method (handle_select, handle_uid_fetch, ...),
 send_fetch() for one message or closed() (a connection ended). A hook ends the connection
 by raising Hangup (or calling session.hangup()). Each connection is served by its own
-thread; stop() (or leaving the with block) closes every socket and joins them.
-
-The server notes when each connection came (accepted), how many of the client's
-connections were open at once (peak; a socket the client has closed is not counted even
-if its thread has not noticed yet), and drop_all() cuts every open connection at once.
+thread; stop() (or leaving the with block) closes every socket and joins them. The
+server's connection bookkeeping (accepted, peak, open_connections(), drop_all()) is
+lineserver.py's.
 
 Run by hand:  /usr/bin/python3 tests/fake/imapd.py [--scenario NAME] [--port N]
 prints the port on stdout and serves until interrupted.
@@ -25,16 +23,10 @@ prints the port on stdout and serves until interrupted.
 
 import base64
 import re
-import select
-import socket
 import threading
 import time
 
-CRLF = b"\r\n"
-
-
-class Hangup(Exception):
-    """Raised by a hook to close the connection (after whatever it sent)."""
+from lineserver import CRLF, Hangup, LineServer, LineSession, serve_by_hand
 
 
 class ProtocolError(Exception):
@@ -229,58 +221,11 @@ def flag_list(flags):
 
 # ---- one connection ----
 
-class Session:
+class Session(LineSession):
     def __init__(self, server, sock, index):
-        self.server = server
-        self.sock = sock
-        self.index = index          # 0 for the first connection of the server, 1, ...
-        self.rbuf = b""
+        super().__init__(server, sock, index)
         self.selected = None
         self.authenticated = False
-        self.scenario = server.scenario
-
-    # writing
-    def send(self, data):
-        if isinstance(data, str):
-            data = data.encode("utf-8")
-        try:
-            self.sock.sendall(data)
-        except OSError as e:
-            raise Hangup() from e
-
-    def line(self, text):
-        self.send((text.encode("utf-8") if isinstance(text, str) else text) + CRLF)
-
-    def hangup(self):
-        raise Hangup()
-
-    # reading
-    def _fill(self):
-        while True:
-            if self.server.stopping.is_set():
-                raise Hangup()
-            try:
-                chunk = self.sock.recv(65536)
-            except socket.timeout:
-                continue
-            except OSError as e:
-                raise Hangup() from e
-            if not chunk:
-                raise Hangup()
-            self.rbuf += chunk
-            return
-
-    def readline(self):
-        while CRLF not in self.rbuf:
-            self._fill()
-        line, self.rbuf = self.rbuf.split(CRLF, 1)
-        return line
-
-    def readexact(self, n):
-        while len(self.rbuf) < n:
-            self._fill()
-        data, self.rbuf = self.rbuf[:n], self.rbuf[n:]
-        return data
 
     def read_command(self):
         """One command with its literals inlined (answering '+' for synchronizing ones)."""
@@ -294,12 +239,6 @@ class Session:
             if not m.group(2):
                 self.line("+ go ahead")
             data += CRLF + self.readexact(int(m.group(1)))
-
-    def wait_for_close(self):
-        """Says nothing and reads everything until the client hangs up (or the server stops)."""
-        while True:
-            self.rbuf = b""
-            self._fill()
 
     def run(self):
         sc = self.scenario
@@ -626,123 +565,17 @@ class Scenario:
 
 # ---- the server ----
 
-class FakeIMAPServer:
+class FakeIMAPServer(LineServer):
     """Serves a scenario on 127.0.0.1:port, one thread per connection."""
 
+    session_class = Session
+    thread_name = "imapd"
+
     def __init__(self, scenario=None, port=0):
-        self.scenario = scenario if scenario is not None else Scenario()
-        self.stopping = threading.Event()
-        self.listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self.listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.listener.bind(("127.0.0.1", port))
-        self.listener.listen(16)
-        self.listener.settimeout(0.1)
-        self.port = self.listener.getsockname()[1]
-        self.connections = 0
-        self.accepted = []          # time.monotonic() of each connection, in order
-        self.peak = 0               # the most connections of the client open at once
-        self.errors = []            # exceptions of the fake itself: a test bug, not the client's
-        self._open = {}             # index -> socket, until its thread closes it
-        self._socks = []
-        self._threads = []
-        self._lock = threading.Lock()
-        self._acceptor = None
+        super().__init__(scenario if scenario is not None else Scenario(), port)
 
-    def use(self, scenario):
-        """Serves later connections with another scenario (same port)."""
-        self.scenario = scenario
-
-    def start(self):
-        self._acceptor = threading.Thread(target=self._accept_loop, name="imapd-accept",
-                                          daemon=True)
-        self._acceptor.start()
-        return self
-
-    def _accept_loop(self):
-        while not self.stopping.is_set():
-            try:
-                sock, _ = self.listener.accept()
-            except socket.timeout:
-                continue
-            except OSError:
-                return
-            sock.settimeout(0.2)
-            with self._lock:
-                index = self.connections
-                self.connections += 1
-                self.accepted.append(time.monotonic())
-                self._socks.append(sock)
-                self._open[index] = sock
-                self.peak = max(self.peak, self._count_open())
-                t = threading.Thread(target=self._serve, args=(sock, index),
-                                     name=f"imapd-conn{index}", daemon=True)
-                self._threads.append(t)
-            t.start()
-
-    @staticmethod
-    def _peer_closed(sock):
-        """The client closed its end (FIN or RST arrived): no longer its connection."""
-        p = select.poll()
-        p.register(sock, select.POLLRDHUP)
-        return any(ev & (select.POLLRDHUP | select.POLLHUP | select.POLLERR)
-                   for _, ev in p.poll(0))
-
-    def _count_open(self):
-        return sum(1 for sock in self._open.values() if not self._peer_closed(sock))
-
-    def open_connections(self):
-        """The client's connections open now."""
-        with self._lock:
-            return self._count_open()
-
-    def drop_all(self):
-        """Cuts every open connection at once, as a server restart or a network cut does."""
-        with self._lock:
-            socks = list(self._open.values())
-        for sock in socks:
-            try:
-                sock.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
-
-    def _serve(self, sock, index):
-        session = Session(self, sock, index)
-        try:
-            session.run()
-        except Hangup:
-            pass
-        except Exception as e:  # noqa: BLE001 - kept for the test to report
-            self.errors.append(repr(e))
-        finally:
-            with self._lock:
-                del self._open[index]
-            try:
-                sock.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
-            sock.close()
-            session.scenario.closed(session)
-
-    def stop(self):
-        self.stopping.set()
-        if self._acceptor:
-            self._acceptor.join(5)
-        self.listener.close()
-        with self._lock:
-            socks, threads = list(self._socks), list(self._threads)
-        for sock in socks:
-            try:
-                sock.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
-        for t in threads:
-            t.join(5)
-
-    def __enter__(self):
-        return self.start()
-
-    def __exit__(self, *exc):
-        self.stop()
+    def _finished(self, session):
+        session.scenario.closed(session)
 
 
 def main():
@@ -756,13 +589,7 @@ def main():
     ap.add_argument("--scenario", default="default", choices=sorted(scenarios.SCENARIOS))
     ap.add_argument("--port", type=int, default=0)
     a = ap.parse_args()
-    srv = FakeIMAPServer(scenarios.SCENARIOS[a.scenario](Mailbox.sample()), a.port).start()
-    print(srv.port, flush=True)
-    try:
-        while True:
-            time.sleep(3600)
-    except KeyboardInterrupt:
-        srv.stop()
+    serve_by_hand(FakeIMAPServer(scenarios.SCENARIOS[a.scenario](Mailbox.sample()), a.port))
 
 
 if __name__ == "__main__":

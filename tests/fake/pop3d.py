@@ -13,6 +13,7 @@ exactly one step of an otherwise ordinary session.
 A scenario is a Scenario subclass that overrides one hook: greeting() or a handle_<verb>
 method (handle_retr, handle_capa, ...). A hook ends the connection by raising Hangup. The
 maildrop is shared by every connection; DELE takes effect at QUIT only, as RFC 1939 says.
+The listener, the threads and the line reading are lineserver.py's, shared with imapd.py.
 Scenario options are class attributes, set per instance as keyword arguments:
 
     DropMidRetr(box, message=2)
@@ -23,15 +24,9 @@ prints the port on stdout and serves until interrupted.
 
 import base64
 import hashlib
-import socket
 import threading
-import time
 
-CRLF = b"\r\n"
-
-
-class Hangup(Exception):
-    """Raised by a hook to close the connection (after whatever it sent)."""
+from lineserver import CRLF, Hangup, LineServer, LineSession, serve_by_hand
 
 
 # ---- the maildrop ----
@@ -74,28 +69,13 @@ class Maildrop:
 
 # ---- one connection ----
 
-class Session:
+class Session(LineSession):
     def __init__(self, server, sock, index):
-        self.server = server
-        self.sock = sock
-        self.index = index
-        self.rbuf = b""
-        self.scenario = server.scenario
+        super().__init__(server, sock, index)
         self.user = None
         self.authenticated = False
         self.view = []          # the messages of this session, numbered from 1
         self.deleted = set()    # message numbers marked by DELE
-
-    def send(self, data):
-        if isinstance(data, str):
-            data = data.encode()
-        try:
-            self.sock.sendall(data)
-        except OSError as e:
-            raise Hangup() from e
-
-    def line(self, text):
-        self.send((text.encode() if isinstance(text, str) else text) + CRLF)
 
     def multi(self, status, lines):
         """+OK status, then the lines dot-stuffed, then the terminating dot."""
@@ -105,33 +85,6 @@ class Session:
             out.append(b"." + ln if ln.startswith(b".") else ln)
         out.append(b".")
         self.send(CRLF.join(out) + CRLF)
-
-    def _fill(self):
-        while True:
-            if self.server.stopping.is_set():
-                raise Hangup()
-            try:
-                chunk = self.sock.recv(65536)
-            except socket.timeout:
-                continue
-            except OSError as e:
-                raise Hangup() from e
-            if not chunk:
-                raise Hangup()
-            self.rbuf += chunk
-            return
-
-    def readline(self):
-        while CRLF not in self.rbuf:
-            self._fill()
-        line, self.rbuf = self.rbuf.split(CRLF, 1)
-        return line
-
-    def wait_for_close(self):
-        """Says nothing and reads everything until the client hangs up."""
-        while True:
-            self.rbuf = b""
-            self._fill()
 
     def message(self, arg):
         """The message numbered arg in this session, or None (answered -ERR)."""
@@ -464,86 +417,14 @@ SCENARIOS = {c.__name__: c for c in (Scenario, GarbageGreeting, ErrGreeting, Bad
                                      BadUidlLine, StlsInjection, Silent, InUse)}
 
 
-class FakePOP3Server:
+class FakePOP3Server(LineServer):
     """Serves a scenario on 127.0.0.1:port, one thread per connection."""
 
+    session_class = Session
+    thread_name = "pop3d"
+
     def __init__(self, scenario=None, port=0):
-        self.scenario = scenario if scenario is not None else Scenario()
-        self.stopping = threading.Event()
-        self.listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self.listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.listener.bind(("127.0.0.1", port))
-        self.listener.listen(16)
-        self.listener.settimeout(0.1)
-        self.port = self.listener.getsockname()[1]
-        self.connections = 0
-        self.errors = []            # exceptions of the fake itself: a test bug
-        self._socks = []
-        self._threads = []
-        self._lock = threading.Lock()
-        self._acceptor = None
-
-    def use(self, scenario):
-        self.scenario = scenario
-
-    def start(self):
-        self._acceptor = threading.Thread(target=self._accept_loop, name="pop3d-accept",
-                                          daemon=True)
-        self._acceptor.start()
-        return self
-
-    def _accept_loop(self):
-        while not self.stopping.is_set():
-            try:
-                sock, _ = self.listener.accept()
-            except socket.timeout:
-                continue
-            except OSError:
-                return
-            sock.settimeout(0.2)
-            with self._lock:
-                index = self.connections
-                self.connections += 1
-                self._socks.append(sock)
-                t = threading.Thread(target=self._serve, args=(sock, index),
-                                     name=f"pop3d-conn{index}", daemon=True)
-                self._threads.append(t)
-            t.start()
-
-    def _serve(self, sock, index):
-        try:
-            Session(self, sock, index).run()
-        except Hangup:
-            pass
-        except Exception as e:  # noqa: BLE001 - kept for the test to report
-            self.errors.append(repr(e))
-        finally:
-            try:
-                sock.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
-            sock.close()
-
-    def stop(self):
-        self.stopping.set()
-        if self._acceptor:
-            self._acceptor.join(5)
-        self.listener.close()
-        with self._lock:
-            socks, threads = list(self._socks), list(self._threads)
-        for sock in socks:
-            try:
-                sock.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
-        for t in threads:
-            t.join(5)
-
-    def __enter__(self):
-        return self.start()
-
-    def __exit__(self, *exc):
-        self.stop()
+        super().__init__(scenario if scenario is not None else Scenario(), port)
 
 
 def main():
@@ -553,13 +434,7 @@ def main():
     ap.add_argument("--scenario", default="Scenario", choices=sorted(SCENARIOS))
     ap.add_argument("--port", type=int, default=0)
     a = ap.parse_args()
-    srv = FakePOP3Server(SCENARIOS[a.scenario](Maildrop.sample()), a.port).start()
-    print(srv.port, flush=True)
-    try:
-        while True:
-            time.sleep(3600)
-    except KeyboardInterrupt:
-        srv.stop()
+    serve_by_hand(FakePOP3Server(SCENARIOS[a.scenario](Maildrop.sample()), a.port))
 
 
 if __name__ == "__main__":
