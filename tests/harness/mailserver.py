@@ -12,13 +12,11 @@ itself belongs to the unprivileged `mail` user. Every process runs under a super
 process dies in any way, or when the server fails: nothing outlives the instance.
 """
 
-import atexit
 import base64
 import collections
 import concurrent.futures
 import contextlib
 import datetime
-import imaplib
 import itertools
 import os
 import poplib
@@ -26,27 +24,20 @@ import pwd
 import re
 import grp
 import secrets
-import shutil
-import signal
 import smtplib
-import ssl
 import subprocess
-import tempfile
 import time
-import weakref
 
-from . import configs, imapwire, procs
+from . import configs, procs
 from .imapwire import Folder, Message
 from .procs import processes_under, reap_stale_instances
 from .errors import HarnessError
+from .server import PortInUse, PrivateServer
 from .tls import TestPKI
 
 __all__ = ["MailServer", "HarnessError", "Message", "Folder", "processes_under",
            "reap_stale_instances"]
 
-HARNESS_DIR = os.path.dirname(os.path.abspath(__file__))
-SUPERVISE = os.path.join(HARNESS_DIR, "supervise.py")
-PYTHON = "/usr/bin/python3"
 DOVECOT = "/usr/sbin/dovecot"
 DOVEADM = "/usr/bin/doveadm"
 POSTFIX_MASTER = "/usr/lib/postfix/sbin/master"
@@ -54,24 +45,10 @@ TMP_PREFIX = "mfh-"
 SEED_THREADS = 8
 REJECT_REPLY = "550 5.1.1 Recipient address rejected by the test harness"
 DEFER_REPLY = "450 4.2.0 Recipient temporarily refused by the test harness"
-HOST = procs.HOST
 
 # Maildir info letters for IMAP system flags (Dovecot's mapping).
 MAILDIR_FLAGS = {"\\Draft": "D", "\\Flagged": "F", "\\Answered": "R", "\\Seen": "S",
                  "\\Deleted": "T"}
-
-
-class _PortInUse(HarnessError):
-    pass
-
-
-_LIVE = weakref.WeakSet()
-
-
-@atexit.register
-def _close_all():
-    for srv in list(_LIVE):
-        srv.close()
 
 
 def _age(path):
@@ -100,8 +77,9 @@ def _timestamp(date):
     return float(date)
 
 
-class MailServer:
-    """A private Dovecot + Postfix. See the module docstring and the attributes below.
+class MailServer(PrivateServer):
+    """A private Dovecot + Postfix. See the module docstring, server.py and the attributes
+    below.
 
     capabilities: "full" (Dovecot's own list), "gmail", "o365" or "imap4rev1".
     compress: offer COMPRESS=DEFLATE (imap_zlib) where the profile has it.
@@ -110,8 +88,9 @@ class MailServer:
     its parents must be searchable by the `mail` and `dovecot` users).
     """
 
-    host = HOST
-    domain = "example.test"
+    tmp_prefix = TMP_PREFIX
+    run_as = "mail"
+    log_name = "dovecot"
     # Recipients the SMTP server always refuses: permanently (5xx) and temporarily (4xx).
     reject_address = "reject@example.test"
     defer_address = "defer@example.test"
@@ -122,100 +101,19 @@ class MailServer:
             raise ValueError(f"unknown capability profile {capabilities!r}")
         if os.geteuid() != 0:
             raise HarnessError("the mail server harness must run as root (Postfix, Dovecot)")
+        super().__init__(users, base_dir, start_timeout)
         self.capabilities = capabilities
         self.compress = compress
-        self.users = dict(users) if users else {
-            name: f"{name}-{secrets.token_urlsafe(12)}" for name in ("alice", "bob")}
         self.oauth_tokens = {name: f"oauth-{name}-{secrets.token_urlsafe(16)}"
                              for name in self.users}
-        self.base_dir = base_dir or tempfile.gettempdir()
-        self.start_timeout = start_timeout
-        self.root = None
-        self.ca_file = None
-        self.fingerprint = None
         self.imap_port = self.imaps_port = self.pop3_port = self.pop3s_port = None
         self.lmtp_port = self.smtp_port = self.smtps_port = None
-        self._supervisors = {}
         self._seed_seq = 0
-        self._ports_fixed = False
-        self.startup_seconds = None
-
-    # ----- life cycle -------------------------------------------------------------------
-
-    def __enter__(self):
-        return self.start()
-
-    def __exit__(self, *exc):
-        self.close()
-
-    @property
-    def running(self):
-        return bool(self._supervisors)
-
-    def start(self):
-        """Start Dovecot and Postfix; returns self once every port listens."""
-        if self.running:
-            return self
-        t0 = time.monotonic()
-        _LIVE.add(self)
-        if self.root is None:
-            self._prepare()
-        try:
-            for attempt in range(6):
-                self._write_configs()
-                try:
-                    self._launch()
-                    self._wait_ready()
-                    break
-                except _PortInUse:
-                    self._stop_processes()
-                    if self._ports_fixed or attempt == 5:
-                        raise
-                    self._assign_ports()
-        except BaseException:
-            self._stop_processes()
-            raise
-        self._ports_fixed = True  # a restart keeps the ports clients were given
-        self.startup_seconds = time.monotonic() - t0
-        return self
-
-    def stop(self):
-        """Stop every process of this instance and wait until none is left. The files (mail,
-        logs) stay: start() again continues with the same mail, ports and CA."""
-        self._stop_processes()
-
-    def restart(self):
-        self.stop()
-        return self.start()
-
-    def close(self, keep=None):
-        """stop() and remove the temporary directory (kept when keep is true or
-        $MF_KEEP_SERVER is set, for a post-mortem: the path is in describe())."""
-        self.stop()
-        _LIVE.discard(self)
-        if self.root is None or not os.path.isdir(self.root):
-            return
-        if keep is None:
-            keep = bool(os.environ.get("MF_KEEP_SERVER"))
-        if keep:
-            open(os.path.join(self.root, "KEEP"), "w").close()
-        else:
-            shutil.rmtree(self.root, ignore_errors=True)
-
-    def processes(self):
-        """Live processes of this instance (empty once stopped)."""
-        return procs.processes_under(self.root) if self.root else []
 
     # ----- set-up -----------------------------------------------------------------------
 
     def _prepare(self):
-        procs.reap_stale_instances(self.base_dir, TMP_PREFIX)
-        self.root = tempfile.mkdtemp(prefix=TMP_PREFIX, dir=self.base_dir)
-        os.chmod(self.root, 0o711)  # mail and dovecot must reach their files below
-        with open(os.path.join(self.root, "owner"), "w") as f:
-            f.write(f"{os.getpid()} {procs.own_start_time()}\n")
-        self._check_searchable()
-        self.instance = "mfh-" + os.path.basename(self.root)[len(TMP_PREFIX):]
+        self._make_root()  # mail and dovecot must reach their files below
         mail = pwd.getpwnam("mail")
         self.mail_uid, self.mail_gid = mail.pw_uid, mail.pw_gid
         for d in ("log", "state", "run", "mail"):
@@ -225,14 +123,6 @@ class MailServer:
         self._write_users()
         self._prepare_postfix_dirs()
         self._assign_ports()
-
-    def _check_searchable(self):
-        path = os.path.dirname(self.root)
-        while path != "/":
-            if not os.stat(path).st_mode & 0o001:
-                raise HarnessError(f"{path} is not searchable by others; the `mail` user must "
-                                   f"reach {self.root} (choose another base_dir)")
-            path = os.path.dirname(path)
 
     def _write_users(self):
         for name in self.users:
@@ -314,47 +204,14 @@ class MailServer:
                 "postfix": os.path.join(log, "postfix.log"),
                 "postfix-output": os.path.join(log, "postfix.out")}
 
-    def log_text(self, name="dovecot"):
-        try:
-            with open(self.logs[name], errors="replace") as f:
-                return f.read()
-        except FileNotFoundError:
-            return ""
-
-    def describe(self):
-        """A few lines for failure output: where everything is."""
-        lines = [f"mail server {self.root} (profile {self.capabilities}, "
-                 f"compress {'on' if self.compress else 'off'})",
-                 f"  imap {self.imap_port} imaps {self.imaps_port} pop3 {self.pop3_port} "
-                 f"pop3s {self.pop3s_port} lmtp {self.lmtp_port} smtp {self.smtp_port} "
-                 f"smtps {self.smtps_port} on {self.host}",
-                 f"  ca_file {self.ca_file}"]
-        lines += [f"  log {name}: {path}" for name, path in self.logs.items()]
-        return "\n".join(lines)
-
-    def log_tail(self, lines=30):
-        out = []
-        for name in self.logs:
-            text = self.log_text(name).splitlines()[-lines:]
-            if text:
-                out.append(f"--- {name} ---")
-                out += text
-        return "\n".join(out)
+    def _describe_head(self):
+        return [f"mail server {self.root} (profile {self.capabilities}, "
+                f"compress {'on' if self.compress else 'off'})",
+                f"  imap {self.imap_port} imaps {self.imaps_port} pop3 {self.pop3_port} "
+                f"pop3s {self.pop3s_port} lmtp {self.lmtp_port} smtp {self.smtp_port} "
+                f"smtps {self.smtps_port} on {self.host}"]
 
     # ----- processes ----------------------------------------------------------------------
-
-    def _supervise(self, name, cmd, grace, term_all=False):
-        out = open(self.logs[f"{name}-output"], "ab")
-        opts = ["--grace", str(grace)] + (["--term-all"] if term_all else [])
-        try:
-            proc = subprocess.Popen(
-                [PYTHON, "-I", "-S", SUPERVISE, *opts, "--", *cmd],
-                stdin=subprocess.PIPE, stdout=out, stderr=subprocess.STDOUT, cwd=self.root,
-                start_new_session=True, env={"PATH": "/usr/sbin:/usr/bin:/sbin:/bin",
-                                             "TZ": "UTC", "LANG": "C"})
-        finally:
-            out.close()
-        self._supervisors[name] = proc
 
     def _log_sizes(self):
         sizes = {}
@@ -397,9 +254,7 @@ class MailServer:
         auth_socket = os.path.join(self.root, "run", "auth-postfix")
         deadline = time.monotonic() + self.start_timeout
         while True:
-            for name, proc in self._supervisors.items():
-                if proc.poll() is not None:
-                    self._startup_failed(f"{name} exited with status {proc.returncode}")
+            self._check_supervisors()
             if ports <= procs.listening_ports() and os.path.exists(auth_socket):
                 logs = self._new_log_text()
                 if "starting up" in logs and "daemon started" in logs:
@@ -410,30 +265,8 @@ class MailServer:
 
     def _startup_failed(self, why):
         logs = self._new_log_text()
-        error = _PortInUse if "Address already in use" in logs else HarnessError
+        error = PortInUse if "Address already in use" in logs else HarnessError
         raise error(f"mail server failed to start: {why}\n{self.describe()}\n{logs}")
-
-    def _stop_processes(self):
-        supervisors, self._supervisors = self._supervisors, {}
-        for proc in supervisors.values():
-            with contextlib.suppress(ProcessLookupError):
-                proc.send_signal(signal.SIGTERM)
-        for proc in supervisors.values():
-            try:
-                proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-            if proc.stdin:
-                proc.stdin.close()
-        # Only reachable if a supervisor was killed from outside: clean up after it.
-        if self.root:
-            for _ in range(100):
-                left = self.processes()
-                if not left:
-                    break
-                procs.kill_pids(left)
-                time.sleep(0.01)
 
     # ----- server administration ---------------------------------------------------------
 
@@ -447,46 +280,7 @@ class MailServer:
                                f"{res.stderr}")
         return res
 
-    def address(self, user):
-        return f"{user}@{self.domain}"
-
-    @property
-    def pin(self):
-        """The server certificate pin as a config's `fingerprint` takes it."""
-        return "sha256:" + self.fingerprint
-
-    # ----- clients ------------------------------------------------------------------------
-
-    def ssl_context(self):
-        """A client TLS context trusting only this server's CA (hostname checked)."""
-        return ssl.create_default_context(cafile=self.ca_file)
-
-    def imap_connect(self, tls="implicit", timeout=30):
-        """An IMAP connection (not logged in). tls: "implicit", "starttls" or "none"."""
-        if tls == "implicit":
-            return imaplib.IMAP4_SSL(self.host, self.imaps_port, ssl_context=self.ssl_context(),
-                                     timeout=timeout)
-        conn = imaplib.IMAP4(self.host, self.imap_port, timeout=timeout)
-        if tls == "starttls":
-            conn.starttls(self.ssl_context())
-        elif tls != "none":
-            raise ValueError(tls)
-        return conn
-
-    def _plain(self, user):
-        return f"\0{user}\0{self.users[user]}".encode()
-
-    @contextlib.contextmanager
-    def imap(self, user, tls="implicit"):
-        """A logged-in imaplib connection as `user` (closed on exit). It authenticates with
-        AUTHENTICATE PLAIN, so any password works (imaplib's LOGIN is ASCII only)."""
-        conn = self.imap_connect(tls)
-        try:
-            conn.authenticate("PLAIN", lambda _: self._plain(user))
-            yield conn
-        finally:
-            with contextlib.suppress(Exception):
-                conn.logout()
+    # ----- clients (imap(), imap_connect() and ssl_context() are PrivateServer's) -----------
 
     def pop3_connect(self, tls="implicit", timeout=30):
         if tls == "implicit":
@@ -569,74 +363,7 @@ class MailServer:
         self._rejections.pop(address, None)
         self._write_rejections()
 
-    # ----- mailbox helpers (IMAP over TLS, verified against the CA) ------------------------
-
-    def deliver(self, user, raw, folder="INBOX", flags=(), internaldate=None):
-        """APPEND one message; returns its UID. IMAP sends CRLF: imaplib turns bare LF line
-        ends into CRLF, as any IMAP client must."""
-        flag_list = imapwire.flag_list(flags) if flags else None
-        with self.imap(user) as conn:
-            data = imapwire.check(conn.append(imapwire.quote(folder), flag_list, internaldate,
-                                              raw), "APPEND")
-        m = re.search(rb"APPENDUID \d+ (\d+)", data[0] or b"")
-        return int(m.group(1)) if m else None
-
-    def create_folder(self, user, name):
-        with self.imap(user) as conn:
-            imapwire.check(conn.create(imapwire.quote(name)), f"CREATE {name}")
-
-    def delete_folder(self, user, name):
-        with self.imap(user) as conn:
-            imapwire.check(conn.delete(imapwire.quote(name)), f"DELETE {name}")
-
-    def list_folders(self, user):
-        """Every folder of `user` as Folder objects (names in UTF-8)."""
-        with self.imap(user) as conn:
-            data = imapwire.check(conn.list('""', '"*"'), "LIST")
-        return imapwire.parse_list(data)
-
-    def messages(self, user, folder="INBOX", body=True, uids="1:*"):
-        """The folder's messages (or those of `uids`: an int, a list or a UID set string) in
-        UID order, read over IMAPS with BODY.PEEK (no \\Seen set). body=False leaves .raw
-        None and is much faster on big folders."""
-        items = "(UID FLAGS INTERNALDATE RFC822.SIZE" + (" BODY.PEEK[])" if body else ")")
-        with self.imap(user) as conn:
-            imapwire.check(conn.select(imapwire.quote(folder), readonly=True),
-                           f"SELECT {folder}")
-            data = imapwire.check(conn.uid("FETCH", imapwire.uid_set(uids), items), "FETCH")
-        # Another session's flag change may come as a FETCH without UID among the
-        # answers: it is news, not one of the messages asked for.
-        msgs = [imapwire.parse_message(meta, lit) for meta, lit in imapwire.split_fetch(data)
-                if re.search(rb"\bUID \d+", meta)]
-        return sorted(msgs, key=lambda m: m.uid)
-
-    def message(self, user, folder, uid):
-        """One message by UID (KeyError when there is none)."""
-        for m in self.messages(user, folder, uids=uid):
-            if m.uid == uid:
-                return m
-        raise KeyError(f"{user} {folder} UID {uid}")
-
-    def _store(self, user, folder, uids, op, flags):
-        with self.imap(user) as conn:
-            imapwire.check(conn.select(imapwire.quote(folder)), f"SELECT {folder}")
-            imapwire.check(conn.uid("STORE", imapwire.uid_set(uids), op,
-                                    imapwire.flag_list(flags)), "STORE")
-
-    def set_flags(self, user, folder, uid, flags):
-        """Add flags (str or iterable) to message(s) `uid` (int, iterable or "1:*")."""
-        self._store(user, folder, uid, "+FLAGS.SILENT", flags)
-
-    def clear_flags(self, user, folder, uid, flags):
-        self._store(user, folder, uid, "-FLAGS.SILENT", flags)
-
-    def expunge(self, user, folder, uid):
-        """Remove message(s) `uid` for good (UID EXPUNGE: other \\Deleted ones stay)."""
-        with self.imap(user) as conn:
-            imapwire.check(conn.select(imapwire.quote(folder)), f"SELECT {folder}")
-            imapwire.check(conn.uid("STORE", imapwire.uid_set(uid), "+FLAGS.SILENT",
-                                    "(\\Deleted)"), "STORE")
-            imapwire.check(conn.uid("EXPUNGE", imapwire.uid_set(uid)), "UID EXPUNGE")
+    # ----- mailbox helpers: PrivateServer's, with status() from doveadm --------------------
 
     def status(self, user, folder="INBOX"):
         """{MESSAGES, UIDNEXT, UIDVALIDITY, HIGHESTMODSEQ, UNSEEN} from doveadm (works under
@@ -646,16 +373,6 @@ class MailServer:
         header, values = out.rstrip("\n").split("\n")[:2]
         row = dict(zip(header.split("\t"), values.split("\t")))
         return {k.upper(): int(row[k]) for k in fields.split()}
-
-    def wait_for_messages(self, user, folder="INBOX", count=1, timeout=10.0, body=True):
-        """Poll until the folder holds at least `count` messages; returns messages()."""
-        deadline = time.monotonic() + timeout
-        while self.status(user, folder)["MESSAGES"] < count:
-            if time.monotonic() > deadline:
-                raise HarnessError(f"{user}/{folder}: fewer than {count} messages after "
-                                   f"{timeout} s\n{self.describe()}\n{self.log_tail(10)}")
-            time.sleep(0.05)
-        return self.messages(user, folder, body=body)
 
     # ----- bulk seeding ---------------------------------------------------------------------
 
