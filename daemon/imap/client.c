@@ -37,16 +37,7 @@ struct imap_client *imap_client_new(uv_loop_t *loop, const struct server_conf *s
 	c->h = h;
 	c->ctx = ctx;
 	c->reader = imap_reader_new(&imap_limits_before_login);
-	struct conn_opts o = {
-		.host = sc->host,
-		.port = sc->port,
-		.tls = sc->tls,
-		.ca_file = sc->ca_file,
-		.fingerprint = sc->fingerprint,
-		.connect_timeout_ms = (unsigned)sc->timeout * 1000,
-		.io_timeout_ms = (unsigned)sc->timeout * 1000,
-	};
-	c->conn = conn_new(loop, &o, &conn_events, c);
+	c->conn = conn_new_for_server(loop, sc, &conn_events, c);
 	uv_timer_init(loop, &c->defer);
 	c->defer.data = c;
 	return c;
@@ -694,12 +685,8 @@ void client_open_failed(struct imap_client *c, enum err_class cls, const char *f
 	struct err e;
 	va_list ap;
 	va_start(ap, fmt);
-	char *what = NULL;
-	if (vasprintf(&what, fmt, ap) < 0)
-		BUG("out of memory");
+	conn_verr(&e, c->conn, cls, fmt, ap);
 	va_end(ap);
-	err_set(&e, -EPROTO, cls, "%s: %s", conn_name(c->conn), what);
-	free(what);
 	client_fail(c, &e);
 }
 

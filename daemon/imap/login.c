@@ -6,6 +6,7 @@
 #include "core/base64.h"
 #include "core/log.h"
 #include "core/xalloc.h"
+#include "net/sasl.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -61,32 +62,10 @@ static void on_starttls(void *ctx, const struct imap_reply *reply)
 		conn_start_tls(c->conn, on_tls_up);
 }
 
-/* SASL responses: RFC 4616 PLAIN, Google's XOAUTH2, RFC 7628 OAUTHBEARER. */
-static char *sasl_initial(struct imap_client *c)
-{
-	const char *user = c->sc->user, *secret = c->secret, *mech = c->auth_mech;
-	char *raw;
-	size_t n;
-	if (strcmp(mech, "PLAIN") == 0) {
-		raw = xasprintf("%c%s%c%s", 0, user, 0, secret);
-		n = 2 + strlen(user) + strlen(secret); /* it starts with NUL */
-	} else if (strcmp(mech, "XOAUTH2") == 0) {
-		raw = xasprintf("user=%s\001auth=Bearer %s\001\001", user, secret);
-		n = strlen(raw);
-	} else {
-		raw = xasprintf("n,a=%s,\001host=%s\001port=%d\001auth=Bearer %s\001\001", user,
-				c->sc->host, c->sc->port, secret);
-		n = strlen(raw);
-	}
-	char *b64 = base64_encode(raw, n);
-	explicit_bzero(raw, n);
-	free(raw);
-	return b64;
-}
-
-/* Without SASL-IR the first "+" asks for the initial response. AUTH=LOGIN
- * asks for the user, then the password. Any later "+" is the server's error
- * report (XOAUTH2, OAUTHBEARER), answered empty so it completes with NO. */
+/* Without SASL-IR the first "+" asks for the initial response (net/sasl.h).
+ * AUTH=LOGIN asks for the user, then the password. Any later "+" is the
+ * server's error report (XOAUTH2, OAUTHBEARER), answered empty so it
+ * completes with NO. */
 static char *on_auth_continue(void *ctx, const struct imap_response *r)
 {
 	struct imap_client *c = ctx;
@@ -96,7 +75,7 @@ static char *on_auth_continue(void *ctx, const struct imap_response *r)
 		const char *s = step == 0 ? c->sc->user : c->secret;
 		return base64_encode(s, strlen(s));
 	}
-	return step == 0 ? sasl_initial(c) : xstrdup("");
+	return step == 0 ? sasl_initial_response(c->auth_mech, c->sc, c->secret) : xstrdup("");
 }
 
 static void on_authenticated(void *ctx, const struct imap_reply *reply)
@@ -165,7 +144,7 @@ static void authenticate(struct imap_client *c)
 		imap_cmd_astring(cmd, c->sc->user);
 		imap_cmd_astring(cmd, c->secret);
 	} else if (imap_client_has(c, CAP_SASL_IR) && strcmp(c->auth_mech, "LOGIN") != 0) {
-		char *ir = sasl_initial(c);
+		char *ir = sasl_initial_response(c->auth_mech, c->sc, c->secret);
 		cmd = imap_cmd_new(c, "AUTHENTICATE %s %s", c->auth_mech, ir);
 		explicit_bzero(ir, strlen(ir));
 		free(ir);

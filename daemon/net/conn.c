@@ -454,6 +454,21 @@ struct conn *conn_new(uv_loop_t *loop, const struct conn_opts *o, const struct c
 	return c;
 }
 
+struct conn *conn_new_for_server(uv_loop_t *loop, const struct server_conf *sc,
+				 const struct conn_handler *h, void *ctx)
+{
+	struct conn_opts o = {
+		.host = sc->host,
+		.port = sc->port,
+		.tls = sc->tls,
+		.ca_file = sc->ca_file,
+		.fingerprint = sc->fingerprint,
+		.connect_timeout_ms = (unsigned)sc->timeout * 1000,
+		.io_timeout_ms = (unsigned)sc->timeout * 1000,
+	};
+	return conn_new(loop, &o, h, ctx);
+}
+
 void conn_start(struct conn *c)
 {
 	BUG_ON(c->state != ST_NEW);
@@ -530,6 +545,15 @@ void conn_set_input_limit(struct conn *c, size_t bytes)
 const char *conn_name(const struct conn *c)
 {
 	return c->name;
+}
+
+void conn_verr(struct err *e, const struct conn *c, enum err_class cls, const char *fmt, va_list ap)
+{
+	char *what = NULL;
+	if (vasprintf(&what, fmt, ap) < 0)
+		BUG("out of memory");
+	err_set(e, -EPROTO, cls, "%s: %s", c->name, what);
+	free(what);
 }
 
 bool conn_is_tls(const struct conn *c)

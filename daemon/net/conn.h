@@ -12,6 +12,7 @@
 #include "config/config.h"
 #include "core/err.h"
 
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <uv.h>
@@ -50,6 +51,11 @@ struct conn_handler {
  * o is copied. */
 struct conn *conn_new(uv_loop_t *loop, const struct conn_opts *o, const struct conn_handler *h,
 		      void *ctx);
+/* conn_new for a protocol client of the server sc names: its host, port, TLS
+ * mode and trust, and its timeout for connecting and for I/O alike. sc is
+ * read during the call only. */
+struct conn *conn_new_for_server(uv_loop_t *loop, const struct server_conf *sc,
+				 const struct conn_handler *h, void *ctx);
 /* Resolves, connects, and for implicit TLS handshakes; `connected` runs once. */
 void conn_start(struct conn *c);
 /* Upgrades a plaintext connection (after the protocol's STARTTLS/STLS reply).
@@ -70,6 +76,10 @@ void conn_set_timeout(struct conn *c, unsigned ms);
 void conn_set_input_limit(struct conn *c, size_t bytes);
 /* "host:port", for messages. */
 const char *conn_name(const struct conn *c);
+/* Fills e for a protocol failure on c: code -EPROTO, class cls, the message
+ * "host:port: " followed by fmt formatted with ap. */
+void conn_verr(struct err *e, const struct conn *c, enum err_class cls, const char *fmt, va_list ap)
+	__attribute__((format(printf, 4, 0)));
 bool conn_is_tls(const struct conn *c);
 /* "TLSv1.3 TLS_AES_256_GCM_SHA384" or "plaintext". */
 const char *conn_security(const struct conn *c);

@@ -36,16 +36,7 @@ struct pop3_client *pop3_client_new(uv_loop_t *loop, const struct server_conf *s
 	c->sc = sc;
 	c->account = xstrdup(account);
 	c->reader = pop3_reader_new();
-	struct conn_opts o = {
-		.host = sc->host,
-		.port = sc->port,
-		.tls = sc->tls,
-		.ca_file = sc->ca_file,
-		.fingerprint = sc->fingerprint,
-		.connect_timeout_ms = (unsigned)sc->timeout * 1000,
-		.io_timeout_ms = (unsigned)sc->timeout * 1000,
-	};
-	c->conn = conn_new(loop, &o, &conn_events, c);
+	c->conn = conn_new_for_server(loop, sc, &conn_events, c);
 	uv_timer_init(loop, &c->defer);
 	c->defer.data = c;
 	return c;
@@ -470,12 +461,8 @@ void pop3_cl_open_failed(struct pop3_client *c, enum err_class cls, const char *
 	struct err e;
 	va_list ap;
 	va_start(ap, fmt);
-	char *what = NULL;
-	if (vasprintf(&what, fmt, ap) < 0)
-		BUG("out of memory");
+	conn_verr(&e, c->conn, cls, fmt, ap);
 	va_end(ap);
-	err_set(&e, -EPROTO, cls, "%s: %s", conn_name(c->conn), what);
-	free(what);
 	pop3_cl_fail(c, &e);
 }
 

@@ -3,9 +3,9 @@
  * what is known and sends what is still missing. */
 #include "pop3/client_priv.h"
 
-#include "core/base64.h"
 #include "core/log.h"
 #include "core/xalloc.h"
+#include "net/sasl.h"
 
 #include <openssl/evp.h>
 #include <stdio.h>
@@ -147,30 +147,6 @@ static void on_authenticated(void *ctx, const struct pop3_reply *reply)
 	next_step(c);
 }
 
-/* SASL initial responses: RFC 4616 PLAIN, Google's XOAUTH2, RFC 7628
- * OAUTHBEARER. */
-static char *sasl_initial(struct pop3_client *c)
-{
-	const char *user = c->sc->user, *secret = c->secret, *mech = c->mech;
-	char *raw;
-	size_t n;
-	if (strcmp(mech, "PLAIN") == 0) {
-		raw = xasprintf("%c%s%c%s", 0, user, 0, secret);
-		n = 2 + strlen(user) + strlen(secret); /* it starts with NUL */
-	} else if (strcmp(mech, "XOAUTH2") == 0) {
-		raw = xasprintf("user=%s\001auth=Bearer %s\001\001", user, secret);
-		n = strlen(raw);
-	} else {
-		raw = xasprintf("n,a=%s,\001host=%s\001port=%d\001auth=Bearer %s\001\001", user,
-				c->sc->host, c->sc->port, secret);
-		n = strlen(raw);
-	}
-	char *b64 = base64_encode(raw, n);
-	explicit_bzero(raw, n);
-	free(raw);
-	return b64;
-}
-
 /* The first "+" asks for the initial response when it did not fit the AUTH
  * line. A later one is a failure report (XOAUTH2, OAUTHBEARER), answered as
  * each mechanism asks so the server ends with -ERR: an empty line for
@@ -181,7 +157,7 @@ static char *on_auth_continue(void *ctx, const char *challenge)
 	struct pop3_client *c = ctx;
 	(void)challenge;
 	if (c->sasl_step++ == 0)
-		return sasl_initial(c);
+		return sasl_initial_response(c->mech, c->sc, c->secret);
 	if (strcmp(c->mech, "XOAUTH2") == 0)
 		return xstrdup("");
 	return xstrdup(strcmp(c->mech, "OAUTHBEARER") == 0 ? "AQ==" : "*");
@@ -190,7 +166,7 @@ static char *on_auth_continue(void *ctx, const char *challenge)
 static void auth_sasl(struct pop3_client *c)
 {
 	struct pop3_cmd_opts o = { .secret = true };
-	char *ir = sasl_initial(c);
+	char *ir = sasl_initial_response(c->mech, c->sc, c->secret);
 	if (strlen("AUTH  \r\n") + strlen(c->mech) + strlen(ir) <= AUTH_LINE_MAX) {
 		c->sasl_step = 1;
 		pop3_cl_send_login(c, &o, on_auth_continue, on_authenticated, "AUTH %s %s", c->mech,

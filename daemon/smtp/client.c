@@ -5,6 +5,7 @@
 #include "core/log.h"
 #include "core/xalloc.h"
 #include "net/conn.h"
+#include "net/sasl.h"
 #include "smtp/reply.h"
 
 #include <stdarg.h>
@@ -171,13 +172,11 @@ static void fail_fmt(struct smtp_client *c, enum err_class cls, const char *fmt,
 	__attribute__((format(printf, 3, 4)));
 static void fail_fmt(struct smtp_client *c, enum err_class cls, const char *fmt, ...)
 {
-	char what[400];
+	struct err e;
 	va_list ap;
 	va_start(ap, fmt);
-	vsnprintf(what, sizeof(what), fmt, ap);
+	conn_verr(&e, c->conn, cls, fmt, ap);
 	va_end(ap);
-	struct err e;
-	err_set(&e, -EPROTO, cls, "%s: %s", conn_name(c->conn), what);
 	fail(c, &e);
 }
 
@@ -297,24 +296,6 @@ static void on_tls(void *ctx, int status, const struct err *err)
 	send_ehlo(c); /* RFC 3207 section 4.2: forget what was said in plaintext */
 }
 
-static char *sasl_response(struct smtp_client *c)
-{
-	const char *user = c->sc->user, *secret = c->secret;
-	char *raw;
-	size_t n;
-	if (strcmp(c->mech, "PLAIN") == 0) {
-		raw = xasprintf("%c%s%c%s", 0, user, 0, secret);
-		n = 2 + strlen(user) + strlen(secret);
-	} else {
-		raw = xasprintf("user=%s\001auth=Bearer %s\001\001", user, secret);
-		n = strlen(raw);
-	}
-	char *b64 = base64_encode(raw, n);
-	explicit_bzero(raw, n);
-	free(raw);
-	return b64;
-}
-
 static void authenticate(struct smtp_client *c)
 {
 	if (!c->secret) {
@@ -343,7 +324,7 @@ static void authenticate(struct smtp_client *c)
 		send_line(c, false, "AUTH LOGIN");
 		return;
 	}
-	char *ir = sasl_response(c);
+	char *ir = sasl_initial_response(c->mech, c->sc, c->secret);
 	send_line(c, true, "AUTH %s %s", c->mech, ir);
 	explicit_bzero(ir, strlen(ir));
 	free(ir);
@@ -423,16 +404,7 @@ struct smtp_client *smtp_client_new(uv_loop_t *loop, const struct server_conf *s
 	c->loop = loop;
 	c->sc = sc;
 	c->account = xstrdup(account);
-	struct conn_opts o = {
-		.host = sc->host,
-		.port = sc->port,
-		.tls = sc->tls,
-		.ca_file = sc->ca_file,
-		.fingerprint = sc->fingerprint,
-		.connect_timeout_ms = (unsigned)sc->timeout * 1000,
-		.io_timeout_ms = (unsigned)sc->timeout * 1000,
-	};
-	c->conn = conn_new(loop, &o, &events, c);
+	c->conn = conn_new_for_server(loop, sc, &events, c);
 	return c;
 }
 

@@ -463,6 +463,35 @@ static void test_free_while_resolving(void)
 	CHECK_INT(uv_loop_close(&loop), 0);
 }
 
+static void verr(struct err *e, const struct conn *c, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+static void verr(struct err *e, const struct conn *c, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	conn_verr(e, c, ERR_PERM, fmt, ap);
+	va_end(ap);
+}
+
+/* A client's connection takes the server's config; its failures name it. */
+static void test_for_server(void)
+{
+	uv_loop_t loop;
+	uv_loop_init(&loop);
+	struct client cl = { 0 };
+	struct server_conf sc = { .host = "::1", .port = 993, .tls = TLS_IMPLICIT, .timeout = 7 };
+	struct conn *c = conn_new_for_server(&loop, &sc, &handler, &cl);
+	CHECK_STR(conn_name(c), "[::1]:993");
+	struct err e;
+	verr(&e, c, "%s refused: %d", "EHLO", 554);
+	CHECK_INT(e.code, -EPROTO);
+	CHECK_INT(e.cls, ERR_PERM);
+	CHECK_STR(e.msg, "[::1]:993: EHLO refused: 554");
+	conn_free(&c);
+	uv_run(&loop, UV_RUN_DEFAULT);
+	CHECK_INT(uv_loop_close(&loop), 0);
+}
+
 static void make_certs(void)
 {
 	if (!mkdtemp(dir))
@@ -506,6 +535,7 @@ int main(void)
 	RUN(test_line_too_long);
 	RUN(test_backpressure);
 	RUN(test_free_while_resolving);
+	RUN(test_for_server);
 	char *rm = xasprintf("rm -rf %s", dir);
 	if (system(rm) != 0)
 		fprintf(stderr, "cannot remove %s\n", dir);
