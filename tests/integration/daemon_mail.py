@@ -1,5 +1,7 @@
-"""Small messages and Maildir listings for the daemon tests (push, control, hooks, notify)."""
+"""Small messages, Maildir listings and server resets for the daemon tests (push, control,
+hooks, notify, outbox)."""
 
+import os
 import pathlib
 import time
 
@@ -20,3 +22,28 @@ def files(folder):
             for p in d.iterdir():
                 out[p.name] = p
     return out
+
+
+def count_files(folder):
+    """How many messages a Maildir folder holds (new/ and cur/)."""
+    return sum(len(os.listdir(folder / sub)) for sub in ("new", "cur")
+               if (folder / sub).is_dir())
+
+
+def reset_server(mailserver):
+    """alice's mail emptied: every folder but INBOX and the special-use ones deleted, every
+    message expunged."""
+    for f in mailserver.list_folders("alice"):
+        if f.name != "INBOX" and not f.special_use and "\\Noselect" not in f.attributes:
+            mailserver.delete_folder("alice", f.name)
+    mailserver.doveadm("expunge", "-u", "alice", "mailbox", "*", "all")
+
+
+def reset_smtp_server(srv):
+    """alice's and bob's mail gone, and SMTP refusing just the harness's reject and defer
+    addresses again."""
+    for user in ("alice", "bob"):
+        srv.doveadm("expunge", "-u", user, "mailbox", "*", "all")
+    srv.smtp_accept(srv.address("bob"))
+    srv.smtp_reject(srv.reject_address)
+    srv.smtp_defer(srv.defer_address)

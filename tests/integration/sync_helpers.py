@@ -1,6 +1,9 @@
 """Shared pieces of the sync tests (test_sync_*.py): an `acct` fixture that gives each test
 its own mail user on the module's Dovecot and its own mailferry home, and helpers that read
-both sides back: the server over IMAP, the Maildir from disk.
+both sides back: the server over IMAP, the Maildir from disk. The tests that run mailferryd
+by themselves (against the scripted fakes of tests/fake/: test_hostile, test_throttle,
+test_pop3) take its running part: Run, run_mailferryd, build_dir, sandbox_env and
+write_fake_config.
 
     pytestmark = sync_module(profiles=CORE_PROFILES)   # one Dovecot per profile per file
 
@@ -36,6 +39,7 @@ LETTERS = {"D": "\\Draft", "F": "\\Flagged", "P": "$Forwarded", "R": "\\Answered
            "S": "\\Seen", "T": "\\Deleted"}
 IMAP_TO_LETTER = {v: k for k, v in LETTERS.items()}
 
+REPO_DIR = pathlib.Path(__file__).resolve().parent.parent.parent
 TIME = "/usr/bin/time"  # GNU time (Debian package time)
 SANITIZER_MARKS = ("AddressSanitizer", "LeakSanitizer", "UndefinedBehaviorSanitizer",
                    "runtime error:", "BUG at ")
@@ -69,6 +73,24 @@ def message(tag, body=None, msgid=True, date="Mon, 01 Jan 2024 10:00:00 +0000", 
     text = body if body is not None else f"Body of {tag}.\nGrüße — ünïcødé ✓\nLast line.\n"
     text = text.replace("\r\n", "\n").replace("\n", eol)
     return (eol.join(lines) + eol + eol + text).encode()
+
+
+# The first pull's messages (rule 7), subject: server flags; every system flag and $Forwarded.
+FLAG_CASES = {
+    "plain": (),
+    "seen": ("\\Seen",),
+    "flagged-unseen": ("\\Flagged",),
+    "answered-seen": ("\\Answered", "\\Seen"),
+    "draft": ("\\Draft", "\\Seen"),
+    "forwarded": ("$Forwarded",),
+    "all": ("\\Draft", "\\Flagged", "$Forwarded", "\\Answered", "\\Seen", "\\Deleted"),
+}
+
+
+def odd_message():
+    """The first pull's "odd" message: binary-ish content and a long line, to survive as
+    they are."""
+    return message("odd", body="tab\there\x01\x7f é\n" + "x" * 5000 + "\n.\n..\nFrom the end\n")
 
 
 def message_id(raw):
@@ -194,9 +216,11 @@ class Run:
         return sum(1 for c in self.commands() if c.upper().startswith(verb.upper()))
 
 
-def run_mailferryd(env, *args, timeout=180):
-    """mailferryd ARGS to its end, with its peak RSS. Output goes to files (a -vv trace of a
-    50 MB transfer is large); any sanitizer report fails the test.
+def run_mailferryd(env, *args, timeout=180, rcs=(0, 1, 2), run_class=Run):
+    """mailferryd ARGS to its end, with its peak RSS, as a run_class (Run or a subclass).
+    Output goes to files (a -vv trace of a 50 MB transfer is large). An exit status not in
+    rcs or any sanitizer report fails the test; rcs=None checks neither (a run killed on
+    purpose).
 
     The peak RSS comes from /usr/bin/time, not from wait4() here: Linux carries a process's
     RSS high-water mark across exec, so a child forked straight from this Python process
@@ -219,13 +243,69 @@ def run_mailferryd(env, *args, timeout=180):
         pytest.fail(f"mailferryd {' '.join(map(str, args))} hung for {timeout} s:\n"
                     + err_path.read_text(errors="replace")[-8000:])
     rss = rss_path.read_text().split()
-    run = Run(list(map(str, args)), proc.returncode, out_path.read_text(errors="replace"),
-              err_path.read_text(errors="replace"), time.monotonic() - start,
-              int(rss[-1]) / 1024 if rss and rss[-1].isdigit() else float("nan"))
-    assert run.rc in (0, 1, 2), f"mailferryd died:\n{run}\n{rss_path.read_text()}"
-    for mark in SANITIZER_MARKS:
-        assert mark not in run.err, f"{mark!r} on stderr:\n{run}"
+    run = run_class(list(map(str, args)), proc.returncode, out_path.read_text(errors="replace"),
+                    err_path.read_text(errors="replace"), time.monotonic() - start,
+                    int(rss[-1]) / 1024 if rss and rss[-1].isdigit() else float("nan"))
+    if rcs is not None:
+        assert run.rc in rcs, f"mailferryd died:\n{run}\n{rss_path.read_text()}"
+        for mark in SANITIZER_MARKS:
+            assert mark not in run.err, f"{mark!r} on stderr:\n{run}"
     return run
+
+
+def build_dir():
+    """$MF_BUILD_DIR, else build/ in the repository; the test fails when MF_BUILD_DIR names
+    a build without daemon/mailferryd and is skipped when the default one has none."""
+    build = os.environ.get("MF_BUILD_DIR")
+    path = pathlib.Path(build or REPO_DIR / "build")
+    if not (path / "daemon" / "mailferryd").exists():
+        if build:
+            pytest.fail(f"{path}/daemon/mailferryd is not built (MF_BUILD_DIR={build})")
+        pytest.skip(f"{path}/daemon/mailferryd is not built; set MF_BUILD_DIR")
+    return path
+
+
+def sandbox_env(home):
+    """The environment of a mailferryd living in `home` (its XDG directories below it);
+    the sanitizers of an ASan+UBSan build stop it at their first report."""
+    env = {
+        "PATH": "/usr/local/bin:/usr/bin:/bin",
+        "HOME": str(home),
+        "LANG": "C.UTF-8",
+        "TZ": "UTC",
+        "XDG_CONFIG_HOME": str(home / ".config"),
+        "XDG_STATE_HOME": str(home / ".local" / "state"),
+        "XDG_RUNTIME_DIR": str(home / "run"),
+        "ASAN_OPTIONS": os.environ.get("ASAN_OPTIONS", "detect_leaks=1:abort_on_error=1"),
+        "UBSAN_OPTIONS": os.environ.get(
+            "UBSAN_OPTIONS", "print_stacktrace=1:halt_on_error=1:abort_on_error=1"),
+    }
+    if "LSAN_OPTIONS" in os.environ:
+        env["LSAN_OPTIONS"] = os.environ["LSAN_OPTIONS"]
+    return env
+
+
+def config_value(v):
+    """A string, number or list of them as the config writes it."""
+    if isinstance(v, str):
+        return '"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    if isinstance(v, (list, tuple)):
+        return "[ " + ", ".join(config_value(x) for x in v) + " ]"
+    return str(v)
+
+
+def write_fake_config(path, account, maildir, state_dir, port, imap):
+    """A config (mode 0600) of one account syncing a scripted fake IMAP server on
+    127.0.0.1:port without TLS, as user u with password p; imap: more keys of its imap
+    block, or others for those."""
+    block = {"host": "127.0.0.1", "port": port, "tls": "none", "user": "u", "password": "p"}
+    block.update(imap)
+    body = " ".join(f"{k} = {config_value(v)};" for k, v in block.items())
+    path.write_text(
+        f'general: {{ state_dir = "{state_dir}"; }};\n'
+        f'accounts = ( {{ name = "{account}"; maildir = "{maildir}";\n'
+        f'  imap: {{ {body} }}; }} );\n')
+    path.chmod(0o600)
 
 
 def sanitized(env):

@@ -26,7 +26,8 @@ import pytest
 from conftest import MfEnv
 from harness.corpus import crlf
 from harness.cyrus import CyrusServer, CyrusUnavailable
-from sync_helpers import Account, imap_flags, letters, message, subject, tree_snapshot, ts
+from sync_helpers import (FLAG_CASES, Account, imap_flags, letters, message, odd_message,
+                          subject, tree_snapshot, ts)
 
 USERS = {f"c{i:02d}": f"pw{i:02d}-{secrets.token_urlsafe(9)}" for i in range(16)}
 OLD = datetime.datetime(2023, 5, 17, 8, 30, 12, tzinfo=datetime.timezone.utc)
@@ -83,19 +84,12 @@ def quiet(run):
 def test_first_pull(acct):
     """Rule 7: the server's bytes exactly, mtime = INTERNALDATE (also one Cyrus sends with
     a space-padded day), new/ while unseen, flags as letters; the server's flags stay."""
-    cases = {
-        "plain": (),
-        "seen": ("\\Seen",),
-        "flagged": ("\\Flagged",),
-        "answered-seen": ("\\Answered", "\\Seen"),
-        "forwarded": ("$Forwarded",),
-        "all": ("\\Draft", "\\Flagged", "$Forwarded", "\\Answered", "\\Seen", "\\Deleted"),
-    }
+    cases = FLAG_CASES
     for i, (tag, flags) in enumerate(cases.items()):
         acct.deliver(message(tag), flags=flags, date=ts(OLD) + i * DAY)
     acct.deliver(message("padded-day"),
                  date=datetime.datetime(2024, 3, 4, 5, 6, 7, tzinfo=datetime.timezone.utc))
-    odd = message("odd", body="tab\there\x01\x7f é\n" + "x" * 5000 + "\n.\n..\nFrom the end\n")
+    odd = odd_message()
     acct.deliver(odd, date=OLD)
     before = {m.uid: m.flags for m in acct.server()}
 

@@ -18,7 +18,7 @@ import tempfile
 import time
 
 import pytest
-from daemon_mail import files, message
+from daemon_mail import files, message, reset_server
 from waiting import wait_for
 
 POLL = 3600  # no poll during a test: what arrives, arrived by push or by a command
@@ -27,13 +27,6 @@ MAGIC = b"mailferry/1\0"
 
 def has_subject(folder, subject):
     return any(subject.encode() in p.read_bytes() for p in files(folder).values())
-
-
-def reset_server(mailserver):
-    for f in mailserver.list_folders("alice"):
-        if f.name != "INBOX" and not f.special_use and "\\Noselect" not in f.attributes:
-            mailserver.delete_folder("alice", f.name)
-    mailserver.doveadm("expunge", "-u", "alice", "mailbox", "*", "all")
 
 
 def socket_path(mf_env):

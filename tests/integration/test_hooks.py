@@ -8,7 +8,7 @@ import os
 import subprocess
 import time
 
-from daemon_mail import message
+from daemon_mail import count_files, message, reset_server
 from waiting import wait_for
 
 POLL = 3600
@@ -17,18 +17,6 @@ POLL = 3600
 RECORD = ('f="{dir}/run.$(date +%s%N).$$"; s=$(date +%s.%N); sleep 0.2; '
           'printf "%s\\0%s\\0%s\\0%s\\0%s\\0%s" "$s" "$MAILFERRY_ACCOUNT" "$MAILFERRY_EVENT" '
           '"$MAILFERRY_NEW" "$MAILFERRY_FOLDERS" "$(date +%s.%N)" > "$f.tmp" && mv "$f.tmp" "$f"')
-
-
-def reset_server(mailserver):
-    for f in mailserver.list_folders("alice"):
-        if f.name != "INBOX" and not f.special_use and "\\Noselect" not in f.attributes:
-            mailserver.delete_folder("alice", f.name)
-    mailserver.doveadm("expunge", "-u", "alice", "mailbox", "*", "all")
-
-
-def count_files(folder):
-    return sum(len(os.listdir(folder / sub)) for sub in ("new", "cur")
-               if (folder / sub).is_dir())
 
 
 def runs(directory):

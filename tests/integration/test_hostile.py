@@ -14,7 +14,6 @@ to build/ in the repository).
 
 import base64
 import collections
-import dataclasses
 import hashlib
 import os
 import pathlib
@@ -31,37 +30,20 @@ sys.path.insert(0, str(TESTS_DIR / "fake"))
 
 import imapd  # noqa: E402
 import scenarios  # noqa: E402
+import sync_helpers  # noqa: E402
 from imapd import FakeIMAPServer, Mailbox, Scenario  # noqa: E402
+from sync_helpers import SANITIZER_MARKS, build_dir, sandbox_env, write_fake_config  # noqa: E402
 
 ACCOUNT = "evil"
 PEAK_RSS_LIMIT_MB = 100
-SANITIZER_MARKS = ("AddressSanitizer", "LeakSanitizer", "UndefinedBehaviorSanitizer",
-                   "runtime error:", "BUG at ")
 
 
 def daemon_binary():
-    build = os.environ.get("MF_BUILD_DIR")
-    path = pathlib.Path(build or REPO_DIR / "build") / "daemon" / "mailferryd"
-    if not path.exists():
-        if build:
-            pytest.fail(f"{path} is not built (MF_BUILD_DIR={build})")
-        pytest.skip(f"{path} is not built; set MF_BUILD_DIR")
-    return path
+    return build_dir() / "daemon" / "mailferryd"
 
 
-@dataclasses.dataclass
-class Run:
-    args: list
-    rc: int
-    out: str
-    err: str
-    seconds: float
-    peak_rss_mb: float
-
-    def __str__(self):
-        return (f"mailferryd {' '.join(self.args)} -> exit {self.rc} in {self.seconds:.2f} s, "
-                f"peak RSS {self.peak_rss_mb:.0f} MB\n--- stdout\n{self.out}--- stderr\n"
-                f"{self.err[-6000:]}")
+class Run(sync_helpers.Run):
+    """One run of mailferryd (sync_helpers.Run) with the checks of a hostile server's."""
 
     @property
     def output(self):
@@ -112,40 +94,11 @@ class Sandbox:
         self.runs = 0
 
     def write_config(self, port, password="p", user="u", timeout=5, **imap):
-        block = {"host": "127.0.0.1", "port": port, "tls": "none", "user": user,
-                 "password": password, "timeout": timeout}
-        block.update(imap)
-        body = " ".join(f"{k} = {self._value(v)};" for k, v in block.items())
-        self.config.write_text(
-            f'general: {{ state_dir = "{self.state}"; }};\n'
-            f'accounts = ( {{ name = "{ACCOUNT}"; maildir = "{self.maildir}";\n'
-            f'  imap: {{ {body} }}; }} );\n')
-        self.config.chmod(0o600)
-
-    @staticmethod
-    def _value(v):
-        if isinstance(v, str):
-            return '"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"'
-        if isinstance(v, (list, tuple)):
-            return "[ " + ", ".join(Sandbox._value(x) for x in v) + " ]"
-        return str(v)
+        write_fake_config(self.config, ACCOUNT, self.maildir, self.state, port,
+                          {"user": user, "password": password, "timeout": timeout, **imap})
 
     def env(self):
-        env = {
-            "PATH": "/usr/local/bin:/usr/bin:/bin",
-            "HOME": str(self.home),
-            "LANG": "C.UTF-8",
-            "TZ": "UTC",
-            "XDG_CONFIG_HOME": str(self.home / ".config"),
-            "XDG_STATE_HOME": str(self.home / ".local" / "state"),
-            "XDG_RUNTIME_DIR": str(self.home / "run"),
-            "ASAN_OPTIONS": os.environ.get("ASAN_OPTIONS", "detect_leaks=1:abort_on_error=1"),
-            "UBSAN_OPTIONS": os.environ.get(
-                "UBSAN_OPTIONS", "print_stacktrace=1:halt_on_error=1:abort_on_error=1"),
-        }
-        if "LSAN_OPTIONS" in os.environ:
-            env["LSAN_OPTIONS"] = os.environ["LSAN_OPTIONS"]
-        return env
+        return sandbox_env(self.home)
 
     def run(self, *args, timeout=60):
         """mailferryd -c CONFIG ARGS, to its end (killed after `timeout` s: a hang fails)."""

@@ -12,22 +12,10 @@ import threading
 import time
 
 import pytest
-from daemon_mail import message
+from daemon_mail import count_files, message, reset_server
 from waiting import wait_for
 
 POLL = 3600
-
-
-def reset_server(mailserver):
-    for f in mailserver.list_folders("alice"):
-        if f.name != "INBOX" and not f.special_use and "\\Noselect" not in f.attributes:
-            mailserver.delete_folder("alice", f.name)
-    mailserver.doveadm("expunge", "-u", "alice", "mailbox", "*", "all")
-
-
-def count_files(folder):
-    return sum(len(os.listdir(folder / sub)) for sub in ("new", "cur")
-               if (folder / sub).is_dir())
 
 
 class Systemd:

@@ -24,17 +24,10 @@ import threading
 import time
 
 import pytest
+from daemon_mail import reset_smtp_server as reset_server
 from waiting import wait_for
 
 POLL = 3600  # no poll during a test: what happens, happens by the outbox's own triggers
-
-
-def reset_server(srv):
-    for user in ("alice", "bob"):
-        srv.doveadm("expunge", "-u", user, "mailbox", "*", "all")
-    srv.smtp_accept(srv.address("bob"))
-    srv.smtp_reject(srv.reject_address)
-    srv.smtp_defer(srv.defer_address)
 
 
 def message(srv, subject, to="bob", body="Hello Bob,\nhow are you?\n"):

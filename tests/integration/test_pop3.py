@@ -34,15 +34,14 @@ sys.path.insert(0, str(TESTS_DIR / "fake"))
 sys.path.insert(0, str(TESTS_DIR))
 
 import pop3d  # noqa: E402
+import sync_helpers  # noqa: E402
+from sync_helpers import SANITIZER_MARKS, message_id, run_mailferryd, sanitized  # noqa: E402
 from waiting import wait_for  # noqa: E402
 
 USERS = {f"p{i:02d}": f"pw{i:02d}-{secrets.token_urlsafe(9)}" for i in range(40)}
 pytestmark = pytest.mark.mailserver(users=USERS, compress=False)
 
 ACCOUNT = "mail"
-TIME = "/usr/bin/time"
-SANITIZER_MARKS = ("AddressSanitizer", "LeakSanitizer", "UndefinedBehaviorSanitizer",
-                   "runtime error:", "BUG at ")
 SUMMARY = re.compile(r"^mail: pop3, (?P<fetched>\d+) fetched, (?P<deleted>\d+) deleted from "
                      r"the server, (?P<left>\d+) left there, [\d.]+ s$", re.M)
 TLS_MODES = ["implicit", "starttls"]
@@ -68,25 +67,11 @@ def lf(raw):
     return raw.replace(b"\r\n", b"\n")
 
 
-def message_id(raw):
-    m = re.search(rb"^Message-ID:\s*(<[^>\r\n]*>)", raw, re.M | re.I)
-    return m.group(1).decode() if m else None
-
-
-def sanitized(env):
-    cache = env.build_dir / "CMakeCache.txt"
-    return cache.exists() and "MF_SANITIZE:BOOL=ON" in cache.read_text(errors="replace")
-
-
-class Run:
-    def __init__(self, args, rc, out, err, rss_mb):
-        self.args, self.rc, self.out, self.err, self.rss_mb = args, rc, out, err, rss_mb
-
-    def __str__(self):
-        return (f"mailferryd {' '.join(self.args)} -> {self.rc}, peak RSS {self.rss_mb:.0f} MB"
-                f"\n--- stdout\n{self.out}--- stderr\n{self.err[-6000:]}")
+class Run(sync_helpers.Run):
+    """One run of mailferryd (sync_helpers.Run) with a POP3 account's summary line."""
 
     def summary(self):
+        """The POP3 summary line's counters (not the IMAP sync's of Run.summary)."""
         m = SUMMARY.search(self.out + self.err)
         assert m, f"no summary line:\n{self}"
         return {k: int(v) for k, v in m.groupdict().items()}
@@ -107,7 +92,6 @@ class Pop3Account:
         self.env = env
         self.user = user
         self.server = server or env.server
-        self.runs = 0
         self.block = {}
         self.account = {}
 
@@ -128,30 +112,10 @@ class Pop3Account:
         self.env.write_config([acct])
 
     def run(self, *args, timeout=120, check=True):
-        self.runs += 1
-        base = self.env.home.parent / f"run{self.runs}"
-        out_path, err_path, rss_path = (base.with_suffix(s) for s in (".out", ".err", ".rss"))
-        cmd = [TIME, "-q", "-f", "%M", "-o", str(rss_path), str(self.env.binary("mailferryd")),
-               *map(str, args)]
-        with open(out_path, "wb") as out, open(err_path, "wb") as err:
-            proc = subprocess.Popen(cmd, env=self.env.env, cwd=self.env.home,
-                                    stdin=subprocess.DEVNULL, stdout=out, stderr=err)
-        try:
-            proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-            pytest.fail(f"mailferryd {' '.join(map(str, args))} hung for {timeout} s:\n"
-                        + err_path.read_text(errors="replace")[-6000:])
-        rss = rss_path.read_text().split()
-        run = Run(list(map(str, args)), proc.returncode, out_path.read_text(errors="replace"),
-                  err_path.read_text(errors="replace"),
-                  int(rss[-1]) / 1024 if rss and rss[-1].isdigit() else float("nan"))
-        if check:
-            assert run.rc in (0, 1), f"mailferryd died:\n{run}"
-            for mark in SANITIZER_MARKS:
-                assert mark not in run.err, f"{mark!r} on stderr:\n{run}"
-        return run
+        """mailferryd ARGS to its end: exit 0 or 1 and no sanitizer report, unless check is
+        false (a run killed on purpose)."""
+        return run_mailferryd(self.env, *args, timeout=timeout, rcs=(0, 1) if check else None,
+                              run_class=Run)
 
     def once(self, *args, rc=0, **kw):
         run = self.run("--once", *args, **kw)
@@ -300,7 +264,8 @@ def test_large_message_streams(acct, mf_env):
     assert run.summary()["fetched"] == 2
     acct.assert_exactly(raws)
     limit = 150 if sanitized(mf_env) else 40
-    assert run.rss_mb < limit, f"peak RSS {run.rss_mb:.0f} MB for a 40 MB message:\n{run}"
+    assert run.peak_rss_mb < limit, \
+        f"peak RSS {run.peak_rss_mb:.0f} MB for a 40 MB message:\n{run}"
 
 
 @pytest.mark.parametrize("tls", TLS_MODES)

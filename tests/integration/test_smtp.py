@@ -8,17 +8,10 @@ import re
 import time
 
 import pytest
+from daemon_mail import reset_smtp_server as reset_server
 from waiting import wait_for
 
 POLL = 3600
-
-
-def reset_server(srv):
-    for user in ("alice", "bob"):
-        srv.doveadm("expunge", "-u", user, "mailbox", "*", "all")
-    srv.smtp_accept(srv.address("bob"))
-    srv.smtp_reject(srv.reject_address)
-    srv.smtp_defer(srv.defer_address)
 
 
 @pytest.fixture

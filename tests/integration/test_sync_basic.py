@@ -9,8 +9,8 @@ import time
 
 
 from harness.corpus import crlf
-from sync_helpers import (CORE_PROFILES, acct, imap_flags, letters, message, subject,  # noqa: F401
-                          sync_module, tree_snapshot, ts)
+from sync_helpers import (CORE_PROFILES, FLAG_CASES, acct, imap_flags, letters,  # noqa: F401
+                          message, odd_message, subject, sync_module, tree_snapshot, ts)
 
 pytestmark = sync_module(profiles=CORE_PROFILES)
 
@@ -24,19 +24,10 @@ def test_download(acct):
     """New on the server -> in the Maildir: the server's bytes exactly, mtime = INTERNALDATE,
     new/ while unseen (no info when no flags), cur/ once seen, flags as letters; the server
     is left as it was (no \\Seen from fetching)."""
-    cases = {  # subject: server flags
-        "plain": (),
-        "seen": ("\\Seen",),
-        "flagged-unseen": ("\\Flagged",),
-        "answered-seen": ("\\Answered", "\\Seen"),
-        "draft": ("\\Draft", "\\Seen"),
-        "forwarded": ("$Forwarded",),
-        "all": ("\\Draft", "\\Flagged", "$Forwarded", "\\Answered", "\\Seen", "\\Deleted"),
-    }
+    cases = FLAG_CASES
     for i, (tag, flags) in enumerate(cases.items()):
         acct.deliver(message(tag), flags=flags, date=ts(OLD) + i * DAY)
-    # Binary-ish content and a long line survive as they are.
-    odd = message("odd", body="tab\there\x01\x7f é\n" + "x" * 5000 + "\n.\n..\nFrom the end\n")
+    odd = odd_message()
     acct.deliver(odd, date=ts(OLD) - DAY)
     before = {m.uid: m for m in acct.server()}
 

@@ -16,7 +16,6 @@ The binaries are $MF_BUILD_DIR/daemon/mailferryd and ctl/mailferryctl (ctest set
 
 import collections
 import json
-import os
 import pathlib
 import re
 import signal
@@ -32,11 +31,10 @@ sys.path.insert(0, str(TESTS_DIR / "fake"))
 
 import scenarios  # noqa: E402
 from imapd import FakeIMAPServer, Mailbox, Scenario, make_message  # noqa: E402
-from waiting import wait_for
+from sync_helpers import SANITIZER_MARKS, build_dir, sandbox_env, write_fake_config  # noqa: E402
+from waiting import wait_for  # noqa: E402
 
 ACCOUNT = "limited"
-SANITIZER_MARKS = ("AddressSanitizer", "LeakSanitizer", "UndefinedBehaviorSanitizer",
-                   "runtime error:", "BUG at ")
 BACKOFF = re.compile(rf"account={ACCOUNT} event=backoff seconds=([0-9.]+) reason=(\w+): (.*)")
 # libuv counts a timer from the loop's cached clock, which may lag the real one by the
 # time the current loop turn took: a wait can end a few milliseconds early.
@@ -51,16 +49,6 @@ GMAIL_CONNECTIONS = "NO [ALERT] Too many simultaneous connections. (Failure)"
 Backoff = collections.namedtuple("Backoff", "seconds reason text")
 
 
-def build_dir():
-    build = os.environ.get("MF_BUILD_DIR")
-    path = pathlib.Path(build or REPO_DIR / "build")
-    if not (path / "daemon" / "mailferryd").exists():
-        if build:
-            pytest.fail(f"{path}/daemon/mailferryd is not built (MF_BUILD_DIR={build})")
-        pytest.skip(f"{path}/daemon/mailferryd is not built; set MF_BUILD_DIR")
-    return path
-
-
 class Daemon:
     """mailferryd in the background for one account on the fake, in its own HOME."""
 
@@ -71,34 +59,11 @@ class Daemon:
         self.stderr_path = tmp_path / "mailferryd.err"
         (self.home / "run").mkdir(parents=True)
         (self.home / "run").chmod(0o700)
-        block = {"host": "127.0.0.1", "port": port, "tls": "none", "user": "u",
-                 "password": "p", "timeout": 10, "poll_interval": 3600}
-        block.update(imap)
-        body = " ".join(f"{k} = {self._value(v)};" for k, v in block.items())
-        self.config.write_text(
-            f'general: {{ state_dir = "{tmp_path / "state"}"; }};\n'
-            f'accounts = ( {{ name = "{ACCOUNT}"; maildir = "{self.maildir}";\n'
-            f'  imap: {{ {body} }}; }} );\n')
-        self.config.chmod(0o600)
-        self.env = {
-            "PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": str(self.home), "LANG": "C.UTF-8",
-            "TZ": "UTC", "XDG_RUNTIME_DIR": str(self.home / "run"),
-            "XDG_CONFIG_HOME": str(self.home / ".config"),
-            "XDG_STATE_HOME": str(self.home / ".local" / "state"),
-            "ASAN_OPTIONS": os.environ.get("ASAN_OPTIONS", "detect_leaks=1:abort_on_error=1"),
-            "UBSAN_OPTIONS": os.environ.get(
-                "UBSAN_OPTIONS", "print_stacktrace=1:halt_on_error=1:abort_on_error=1"),
-        }
+        write_fake_config(self.config, ACCOUNT, self.maildir, tmp_path / "state", port,
+                          {"timeout": 10, "poll_interval": 3600, **imap})
+        self.env = sandbox_env(self.home)
         self.build = build_dir()
         self.proc = None
-
-    @staticmethod
-    def _value(v):
-        if isinstance(v, str):
-            return '"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"'
-        if isinstance(v, (list, tuple)):
-            return "[ " + ", ".join(Daemon._value(x) for x in v) + " ]"
-        return str(v)
 
     def start(self):
         with open(self.stderr_path, "wb") as err:
