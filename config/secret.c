@@ -55,9 +55,7 @@ static void on_close(uv_handle_t *h)
 	struct secret_req *req = h->data;
 	if (--req->closing > 0)
 		return;
-	if (req->password)
-		explicit_bzero(req->password, strlen(req->password));
-	free(req->password);
+	xfree_secret(&req->password);
 	free(req->host);
 	explicit_bzero(req, sizeof(*req));
 	free(req);

@@ -62,6 +62,13 @@ char *xstrndup(const char *s, size_t n)
 	return d;
 }
 
+void xfree_secret(char **pp)
+{
+	if (*pp)
+		explicit_bzero(*pp, strlen(*pp));
+	xfree(pp);
+}
+
 char *xasprintf(const char *fmt, ...)
 {
 	va_list ap;

@@ -24,6 +24,10 @@ char *xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 		*(pp) = NULL;                                                                      \
 	} while (0)
 
+/* Overwrites the secret string *pp (a password, a token) before freeing it,
+ * so it does not linger in freed memory; sets *pp to NULL; NULL-safe. */
+void xfree_secret(char **pp);
+
 /* A broken invariant: a programming error, never a runtime condition. */
 #define BUG(...) bug_at(__FILE__, __LINE__, __VA_ARGS__)
 #define BUG_ON(cond)                                                                               \

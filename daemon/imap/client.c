@@ -43,14 +43,6 @@ struct imap_client *imap_client_new(uv_loop_t *loop, const struct server_conf *s
 	return c;
 }
 
-static void wipe_secret(struct imap_client *c)
-{
-	if (c->secret) {
-		explicit_bzero(c->secret, strlen(c->secret));
-		xfree(&c->secret);
-	}
-}
-
 static void cmd_destroy(struct imap_cmd *cmd)
 {
 	for (size_t i = 0; i < cmd->nparts; i++) {
@@ -82,7 +74,7 @@ static void release(struct imap_client *c)
 	}
 	conn_free(&c->conn);
 	imap_reader_free(&c->reader);
-	wipe_secret(c);
+	xfree_secret(&c->secret);
 	free(c->bye);
 	free(c->account);
 	uv_close((uv_handle_t *)&c->defer, on_defer_closed); /* frees c */
@@ -670,7 +662,7 @@ void client_open_finished(struct imap_client *c, const struct imap_reply *reply)
 {
 	imap_done_cb done = c->open_done;
 	c->open_done = NULL;
-	wipe_secret(c);
+	xfree_secret(&c->secret);
 	if (reply->status == IMAP_STATUS_OK)
 		c->state = CL_READY;
 	if (done) {

@@ -42,14 +42,6 @@ struct pop3_client *pop3_client_new(uv_loop_t *loop, const struct server_conf *s
 	return c;
 }
 
-void pop3_cl_wipe_secret(struct pop3_client *c)
-{
-	if (c->secret) {
-		explicit_bzero(c->secret, strlen(c->secret));
-		xfree(&c->secret);
-	}
-}
-
 static void cmd_destroy(struct pop3_cmd *cmd)
 {
 	if (cmd->o.secret && cmd->line.data)
@@ -74,7 +66,7 @@ static void release(struct pop3_client *c)
 	}
 	conn_free(&c->conn);
 	pop3_reader_free(&c->reader);
-	pop3_cl_wipe_secret(c);
+	xfree_secret(&c->secret);
 	free(c->apop_stamp);
 	buf_free(&c->caps_text);
 	free(c->account);
@@ -446,7 +438,7 @@ void pop3_cl_open_finished(struct pop3_client *c, const struct pop3_reply *reply
 {
 	pop3_done_cb done = c->open_done;
 	c->open_done = NULL;
-	pop3_cl_wipe_secret(c);
+	xfree_secret(&c->secret);
 	if (reply->status == POP3_STATUS_OK)
 		c->state = CL_READY;
 	if (done) {

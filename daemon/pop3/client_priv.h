@@ -89,6 +89,5 @@ void pop3_cl_open_failed(struct pop3_client *c, enum err_class cls, const char *
     __attribute__((format(printf, 3, 4)));
 /* The connection is unusable: fail everything. */
 void pop3_cl_fail(struct pop3_client *c, const struct err *err);
-void pop3_cl_wipe_secret(struct pop3_client *c);
 
 #endif

@@ -107,19 +107,11 @@ static void send_line(struct smtp_client *c, bool secret, const char *fmt, ...)
 
 /* ---- ending things ---- */
 
-static void wipe_secret(struct smtp_client *c)
-{
-	if (c->secret) {
-		explicit_bzero(c->secret, strlen(c->secret));
-		xfree(&c->secret);
-	}
-}
-
 static void finish_open(struct smtp_client *c, enum smtp_outcome outcome, const struct err *e)
 {
 	smtp_done_cb done = c->open_done;
 	c->open_done = NULL;
-	wipe_secret(c);
+	xfree_secret(&c->secret);
 	struct smtp_result r = { .outcome = outcome };
 	if (e)
 		r.err = *e;
@@ -645,7 +637,7 @@ bool smtp_client_ready(const struct smtp_client *c)
 
 static void release(struct smtp_client *c)
 {
-	wipe_secret(c);
+	xfree_secret(&c->secret);
 	buf_free(&c->batch);
 	smtp_reply_free(&c->reply);
 	free(c->rcpts);

@@ -126,14 +126,6 @@ static void unlink_conn(struct sync_pool *p, struct pool_conn *pc)
 	free(pc);
 }
 
-static void wipe_secret(struct sync_pool *p)
-{
-	if (p->secret) {
-		explicit_bzero(p->secret, strlen(p->secret));
-		xfree(&p->secret);
-	}
-}
-
 static void on_open(void *ctx, const struct imap_reply *reply)
 {
 	struct pool_conn *pc = ctx;
@@ -148,7 +140,7 @@ static void on_open(void *ctx, const struct imap_reply *reply)
 		 * many it takes: wait for one of those instead. */
 		bool auth = e.cls == ERR_AUTH;
 		if (auth)
-			wipe_secret(p);
+			xfree_secret(&p->secret);
 		if (auth || p->nconns == 0)
 			fail_waiters(p, &e, true);
 		else
@@ -359,7 +351,7 @@ void pool_close(struct sync_pool *p, void (*done)(void *ctx), void *ctx)
 	uv_timer_stop(&p->kick);
 	if (p->secret_req)
 		secret_cancel(p->secret_req);
-	wipe_secret(p);
+	xfree_secret(&p->secret);
 	struct err e;
 	err_set(&e, -ECANCELED, ERR_TEMP, "account %s: closing", p->account->name);
 	fail_waiters(p, &e, true);
