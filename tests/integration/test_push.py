@@ -12,7 +12,7 @@ import signal
 import time
 
 import pytest
-from daemon_mail import files, message
+from daemon_mail import files, message, reset_server
 from harness.corpus import crlf
 from waiting import wait_for
 
@@ -30,14 +30,6 @@ def flags_of(name):
 
 def log_has(daemon, text):
     return text in daemon.stderr()
-
-
-def reset_server(mailserver):
-    """Alice's mailbox as new: the module's tests share one server."""
-    for f in mailserver.list_folders("alice"):
-        if f.name != "INBOX" and not f.special_use and "\\Noselect" not in f.attributes:
-            mailserver.delete_folder("alice", f.name)
-    mailserver.doveadm("expunge", "-u", "alice", "mailbox", "*", "all")
 
 
 @pytest.fixture
