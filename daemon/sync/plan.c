@@ -25,6 +25,7 @@ struct planner {
 	struct idxvec pool_remote; /* UIDs no row knows */
 	struct idxvec del_local;   /* rows whose file is to go */
 	struct idxvec del_remote;  /* rows whose server message is to go */
+	uint32_t *rematched;	   /* the UID each row of pool_rows was paired with, or 0 */
 };
 
 static struct plan_action *emit(struct plan *p, enum plan_op op)
@@ -240,6 +241,8 @@ static size_t take_remote(struct planner *pl, const struct plan_ident *id)
 static void pair_rows(struct planner *pl)
 {
 	const struct plan_input *in = pl->in;
+	if (pl->pool_rows.n)
+		pl->rematched = xcalloc(in->nrows, sizeof(uint32_t));
 	for (size_t k = 0; k < pl->pool_rows.n; k++) {
 		size_t i = pl->pool_rows.v[k];
 		const struct plan_row *row = &in->rows[i];
@@ -256,6 +259,7 @@ static void pair_rows(struct planner *pl)
 		struct plan_action *a = emit(pl->out, OP_PAIR);
 		a->row = i, a->local = li, a->remote = ri, a->uid = r->uid, a->base = row->base;
 		a->flags = row->flags;
+		pl->rematched[i] = r->uid;
 		if (lp)
 			reconcile(pl, i, li, r->uid, row->base, row->flags, lf, r->flags);
 		else
@@ -308,9 +312,13 @@ static void emit_deletes(struct planner *pl, const struct idxvec *rows, enum pla
 		return;
 	}
 	for (size_t k = 0; k < rows->n; k++) {
-		const struct plan_row *row = &pl->in->rows[rows->v[k]];
+		size_t i = rows->v[k];
+		const struct plan_row *row = &pl->in->rows[i];
 		struct plan_action *a = emit(pl->out, op);
-		a->row = rows->v[k], a->uid = row->uid, a->base = row->base, a->flags = row->flags;
+		/* A row paired again just now (its upload cut off, its file gone
+		 * since) has no UID of its own yet: its copy's goes. */
+		uint32_t uid = pl->rematched && pl->rematched[i] ? pl->rematched[i] : row->uid;
+		a->row = i, a->uid = uid, a->base = row->base, a->flags = row->flags;
 	}
 }
 
@@ -346,6 +354,7 @@ void plan_folder(const struct plan_input *in, struct plan *out)
 	free(pl.pool_remote.v);
 	free(pl.del_local.v);
 	free(pl.del_remote.v);
+	free(pl.rematched);
 }
 
 void plan_free(struct plan *p)
