@@ -199,6 +199,21 @@ int maildir_scan(struct maildir *m, unsigned opts, struct maildir_scan **out, st
 	return rc;
 }
 
+void maildir_scan_keep(struct maildir_scan *s,
+		       bool (*keep)(const struct maildir_entry *en, void *ctx), void *ctx)
+{
+	size_t k = 0;
+	for (size_t i = 0; i < s->n; i++) {
+		if (keep(&s->v[i], ctx))
+			s->v[k++] = s->v[i];
+		else
+			free(s->v[i].file);
+	}
+	s->n = k;
+	/* Give the array's unused end back too: it was sized for the whole listing. */
+	s->v = xrealloc(s->v, (k + 1) * sizeof(*s->v));
+}
+
 void maildir_scan_free(struct maildir_scan **ps)
 {
 	struct maildir_scan *s = *ps;

@@ -80,6 +80,14 @@ enum maildir_scan_opt {
  * negative errno (*out is then NULL). */
 int maildir_scan(struct maildir *m, unsigned opts, struct maildir_scan **out, struct err *e);
 
+/* Keeps the entries for which keep(entry, ctx) is true, in their order, and
+ * frees the others: for a caller that needs only a few files of a big
+ * listing from now on. The kept entries move in the array, their strings do
+ * not (pointers to file, base and unknown stay valid). The counts and the
+ * stamp still describe the listing as it was made. */
+void maildir_scan_keep(struct maildir_scan *s,
+		       bool (*keep)(const struct maildir_entry *en, void *ctx), void *ctx);
+
 void maildir_scan_free(struct maildir_scan **s);
 
 #endif

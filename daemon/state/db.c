@@ -40,6 +40,8 @@ static const char *const sql_text[SQL_COUNT_] = {
 	[SQL_FOLDER_RENAME] = "UPDATE folder SET name = ?2, path = ?3 WHERE id = ?1",
 	[SQL_FOLDER_DELETE] = "DELETE FROM folder WHERE id = ?1",
 	[SQL_MSG_LOAD] = "SELECT " MSG_COLUMNS " FROM message WHERE folder = ?1 ORDER BY uid",
+	[SQL_MSG_LOAD_LEAN] = "SELECT " MSG_COLUMNS_LEAN " FROM message WHERE folder = ?1"
+			      " ORDER BY uid",
 	/* Without INDEXED BY the planner walks message_uid for the ORDER BY:
 	 * every row of the account instead of the few pending ones. */
 	[SQL_MSG_PENDING] = "SELECT " MSG_COLUMNS " FROM message INDEXED BY message_pending"

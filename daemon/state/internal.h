@@ -30,6 +30,7 @@ enum stmt_id {
 	SQL_FOLDER_RENAME,
 	SQL_FOLDER_DELETE,
 	SQL_MSG_LOAD,
+	SQL_MSG_LOAD_LEAN,
 	SQL_MSG_PENDING,
 	SQL_MSG_FIND_BASE,
 	SQL_MSG_FIND_MSGID,
@@ -64,6 +65,11 @@ struct state {
  * order msgs.c reads them and msg.c binds them. */
 #define MSG_COLUMNS                                                                                \
 	"folder, base, msgid, hash, size, uid, flags, state, since_uid, src_folder, src_uid"
+/* MSG_COLUMNS with msgid and hash NULL in the rows that have a UID. */
+#define MSG_COLUMNS_LEAN                                                                           \
+	"folder, base, CASE WHEN ifnull(uid, 0) = 0 THEN msgid END,"                               \
+	" CASE WHEN ifnull(uid, 0) = 0 THEN hash END, size, uid, flags, state, since_uid,"         \
+	" src_folder, src_uid"
 /* What settling a row writes: SQL_MSG_SETTLE_* bind the UID as ?3. */
 #define SETTLE_SET "uid = ?3, state = 0, since_uid = NULL, src_folder = NULL, src_uid = NULL"
 

@@ -106,7 +106,9 @@ static int read_all(struct state *st, sqlite3_stmt *s, struct state_msgs *out, c
 	return 0;
 }
 
-int state_msg_load(struct state *st, int64_t folder, struct state_msgs *out, struct err *err)
+/* A folder's rows by SQL_MSG_LOAD or SQL_MSG_LOAD_LEAN. */
+static int load_folder(struct state *st, enum stmt_id id, int64_t folder, struct state_msgs *out,
+		       struct err *err)
 {
 	/* Sizing the array first spares copying it while it doubles. */
 	size_t n = 0;
@@ -114,11 +116,21 @@ int state_msg_load(struct state *st, int64_t folder, struct state_msgs *out, str
 	if (rc)
 		return rc;
 	out->v = xgrow(out->v, &out->cap, n, sizeof(*out->v));
-	sqlite3_stmt *s = db_stmt(st, SQL_MSG_LOAD, err);
+	sqlite3_stmt *s = db_stmt(st, id, err);
 	if (!s)
 		return -EIO;
 	sqlite3_bind_int64(s, 1, folder);
 	return read_all(st, s, out, "loading a folder's messages", err);
+}
+
+int state_msg_load(struct state *st, int64_t folder, struct state_msgs *out, struct err *err)
+{
+	return load_folder(st, SQL_MSG_LOAD, folder, out, err);
+}
+
+int state_msg_load_lean(struct state *st, int64_t folder, struct state_msgs *out, struct err *err)
+{
+	return load_folder(st, SQL_MSG_LOAD_LEAN, folder, out, err);
 }
 
 int state_msg_pending(struct state *st, struct state_msgs *out, struct err *err)

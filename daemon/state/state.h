@@ -174,6 +174,10 @@ void state_folder_clear(struct state_folder *f);
 /* All rows of a folder sorted by UID (uid 0 rows first), replacing *out's
  * content. One query into one array. */
 int state_msg_load(struct state *st, int64_t folder, struct state_msgs *out, struct err *err);
+/* state_msg_load, but only the rows without a UID carry msgid and hash (NULL
+ * in the others, hash_len 0). Identities serve to pair the rows that lost
+ * their UID; in a big folder they are about half of the list's memory. */
+int state_msg_load_lean(struct state *st, int64_t folder, struct state_msgs *out, struct err *err);
 /* All rows of the account whose state is not STATE_SYNCED, by folder. */
 int state_msg_pending(struct state *st, struct state_msgs *out, struct err *err);
 /* Rows with this base name, in any folder of the account. */

@@ -66,14 +66,15 @@ void apply_pairs(struct folder_job *job)
 			rc = state_msg_settle(st, folder, STATE_BASE(a->base), a->uid, &e);
 			job->stats.paired++;
 		} else if (a->op == OP_PAIR) {
-			const struct maildir_ident *id = &job->local_ids[a->local];
+			/* A file paired by identity was inspected: it has its hash. */
+			const struct plan_ident *id = &job->plocal[a->local].id;
 			struct state_msg m = {
 				.folder = folder,
 				.base = a->base,
-				.msgid = id->message_id[0] ? id->message_id : NULL,
-				.hash = id->body_hash,
-				.hash_len = MAILDIR_HASH_LEN,
-				.size = job->plocal[a->local].id.size,
+				.msgid = id->msgid && id->msgid[0] ? id->msgid : NULL,
+				.hash = id->hash,
+				.hash_len = id->hash ? PLAN_HASH_LEN : 0,
+				.size = id->size,
 				.uid = a->uid,
 				.flags = a->flags,
 			};

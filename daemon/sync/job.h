@@ -51,7 +51,8 @@ struct folder_job {
 	bool local_unchanged;
 	bool local_touched; /* we renamed, removed or delivered: rescan next time */
 
-	/* the state */
+	/* the state: identities only where a row lacks its UID (state_msg_load_lean),
+	 * the only rows that are paired by them */
 	struct state_msgs rows;
 
 	/* the server, from SELECT */
@@ -70,11 +71,14 @@ struct folder_job {
 
 	/* the plan */
 	struct plan_row *prows;
+	/* Per scanned file, until step_trim; base points into scan, id.msgid and
+	 * id.hash are owned (set only for files no row knows, when pairing needs
+	 * them). */
 	struct plan_local *plocal;
 	size_t nlocal;
-	struct maildir_ident *local_ids; /* per plocal entry, for files no row knows */
 	struct plan plan;
-	bool *ok; /* per plan action: carried out on its side */
+	bool *ok;     /* per plan action: carried out on its side */
+	bool trimmed; /* the scan keeps only the files the plan's actions touch */
 
 	/* downloads */
 	struct maildir_batch *batch;

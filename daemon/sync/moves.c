@@ -70,12 +70,12 @@ static size_t folder_index(const struct moves *m, int64_t id)
 
 /* ---- detecting ---- */
 
-static bool stamp_unchanged(const struct state_folder *row, const struct maildir_scan *s)
+static bool stamp_unchanged(const struct state_folder *row, const struct maildir_stamp *s)
 {
-	return row->new_mtime.tv_sec && s->stamp.new_mtime.tv_sec == row->new_mtime.tv_sec &&
-	       s->stamp.new_mtime.tv_nsec == row->new_mtime.tv_nsec &&
-	       s->stamp.cur_mtime.tv_sec == row->cur_mtime.tv_sec &&
-	       s->stamp.cur_mtime.tv_nsec == row->cur_mtime.tv_nsec;
+	return row->new_mtime.tv_sec && s->new_mtime.tv_sec == row->new_mtime.tv_sec &&
+	       s->new_mtime.tv_nsec == row->new_mtime.tv_nsec &&
+	       s->cur_mtime.tv_sec == row->cur_mtime.tv_sec &&
+	       s->cur_mtime.tv_nsec == row->cur_mtime.tv_nsec;
 }
 
 static int base_cmp(const void *a, const void *b, void *ctx)
@@ -102,19 +102,24 @@ static const struct state_msg *row_by_base(const struct state_msgs *rows, const 
 }
 
 /* Compares one folder's Maildir with its rows: what left, what came. A
- * folder whose directories did not change has neither. */
+ * folder whose directories did not change has neither, and is not even
+ * listed (a pass with nothing to do would read every directory of the tree). */
 static int survey(struct moves *m, size_t fi, struct err *e)
 {
 	struct moves_folder *f = &m->f[fi];
 	struct maildir *md;
+	struct maildir_stamp stamp;
 	struct maildir_scan *scan = NULL;
 	struct state_msgs rows = { 0 };
 	if (maildir_open(&md, f->path, f->row->name, e) < 0)
 		return 0; /* no Maildir yet: nothing left it */
-	int rc = maildir_scan(md, 0, &scan, e);
-	if (rc == 0 && !stamp_unchanged(f->row, scan))
+	int rc = maildir_stamp_read(md, &stamp, e);
+	if (rc < 0 || stamp_unchanged(f->row, &stamp))
+		goto out;
+	rc = maildir_scan(md, 0, &scan, e);
+	if (rc == 0 && !stamp_unchanged(f->row, &scan->stamp))
 		rc = state_msg_load(m->st, f->row->id, &rows, e);
-	if (rc < 0 || rows.n + scan->n == 0 || stamp_unchanged(f->row, scan))
+	if (rc < 0 || rows.n + scan->n == 0 || stamp_unchanged(f->row, &scan->stamp))
 		goto out;
 	size_t *idx = xcalloc(rows.n + 1, sizeof(size_t));
 	for (size_t i = 0; i < rows.n; i++)

@@ -795,6 +795,43 @@ static void test_scan_dups(void)
 	maildir_free(&m);
 }
 
+static bool keep_listed(const struct maildir_entry *en, void *ctx)
+{
+	for (const char *const *b = ctx; *b; b++)
+		if (strcmp(en->base, *b) == 0)
+			return true;
+	return false;
+}
+
+/* Cutting a listing down keeps the chosen entries in order, their strings
+ * where they were, and the listing's stamp. */
+static void test_scan_keep(void)
+{
+	struct maildir *m = fresh_maildir("kp", "Keep");
+	for (int i = 0; i < 40; i++) {
+		char name[32];
+		snprintf(name, sizeof(name), "%d.k.h:2,S", 100 + i);
+		put_msg("kp", "cur", name);
+	}
+	struct maildir_scan *s = NULL;
+	CHECK_INT(maildir_scan(m, 0, &s, NULL), 0);
+	CHECK_INT(s->n, 40);
+	const char *base7 = s->v[7].base, *file30 = s->v[30].file;
+	struct maildir_stamp stamp = s->stamp;
+	static const char *const keep[] = { "130.k.h", "107.k.h", "nowhere", NULL };
+	maildir_scan_keep(s, keep_listed, (void *)keep);
+	CHECK_INT(s->n, 2);
+	CHECK(s->v[0].base == base7 && s->v[1].file == file30);
+	CHECK_STR(s->v[0].file, "107.k.h:2,S");
+	CHECK_STR(s->v[1].base, "130.k.h");
+	CHECK(maildir_stamp_equal(&s->stamp, &stamp));
+	static const char *const none[] = { NULL };
+	maildir_scan_keep(s, keep_listed, (void *)none);
+	CHECK_INT(s->n, 0);
+	maildir_scan_free(&s);
+	maildir_free(&m);
+}
+
 static void test_stamp(void)
 {
 	struct timespec now = {1700000000, 500000000};
@@ -1483,6 +1520,7 @@ int main(void)
 	RUN(test_ensure);
 	RUN(test_scan);
 	RUN(test_scan_dups);
+	RUN(test_scan_keep);
 	RUN(test_stamp);
 	RUN(test_deliver_placement);
 	RUN(test_deliver_batch);

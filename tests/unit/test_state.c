@@ -387,6 +387,56 @@ static void test_sorted_load(void)
 	free(dir);
 }
 
+/* A lean load leaves out the identities of rows that have a UID, and keeps
+ * everything else; a row that lost its UID (an upload, or after a new
+ * UIDVALIDITY) keeps its identity, which pairing needs. */
+static void test_lean_load(void)
+{
+	char *dir = new_dir("lean");
+	struct state *st = open_ok(dir);
+	struct err e = { 0 };
+	int64_t f = add_folder(st, "INBOX", "INBOX");
+	unsigned char hash[32];
+	memset(hash, 0xab, sizeof(hash));
+	CHECK_INT(state_begin(st, &e), 0);
+	struct state_msg m = msg(f, 7, "seven");
+	m.msgid = "<seven@example.org>", m.hash = hash, m.hash_len = sizeof(hash), m.flags = 5;
+	CHECK_INT(state_msg_add(st, &m, &e), 0);
+	m = msg(f, 0, "upload");
+	m.msgid = "<up@example.org>", m.hash = hash, m.hash_len = sizeof(hash);
+	m.state = STATE_UPLOADING, m.since_uid = 8;
+	CHECK_INT(state_msg_add(st, &m, &e), 0);
+	CHECK_INT(state_commit(st, &e), 0);
+
+	struct state_msgs l = { 0 };
+	CHECK_INT(state_msg_load_lean(st, f, &l, &e), 0);
+	CHECK_INT(l.n, 2);
+	if (l.n == 2) {
+		CHECK(l.v[0].uid == 0 && strcmp(l.v[0].base, "upload") == 0);
+		CHECK_STR(l.v[0].msgid, "<up@example.org>");
+		CHECK(l.v[0].hash_len == 32 && l.v[0].hash[0] == 0xab);
+		CHECK(l.v[0].state == STATE_UPLOADING && l.v[0].since_uid == 8);
+		CHECK(l.v[1].uid == 7 && strcmp(l.v[1].base, "seven") == 0);
+		CHECK(l.v[1].msgid == NULL && l.v[1].hash == NULL && l.v[1].hash_len == 0);
+		CHECK(l.v[1].flags == 5 && l.v[1].size == 1007 && l.v[1].state == STATE_SYNCED);
+	}
+	/* The full load still has them. */
+	CHECK_INT(state_msg_load(st, f, &l, &e), 0);
+	CHECK(l.n == 2 && l.v[1].msgid && strcmp(l.v[1].msgid, "<seven@example.org>") == 0);
+
+	CHECK_INT(state_begin(st, &e), 0);
+	CHECK_INT(state_folder_set_uidvalidity(st, f, 99, &e), 0);
+	CHECK_INT(state_folder_set_uidvalidity(st, f, 100, &e), 0);
+	CHECK_INT(state_commit(st, &e), 0);
+	CHECK_INT(state_msg_load_lean(st, f, &l, &e), 0);
+	CHECK_INT(l.n, 2);
+	for (size_t i = 0; i < l.n; i++)
+		CHECK(l.v[i].uid == 0 && l.v[i].msgid && l.v[i].hash_len == 32);
+	state_msgs_free(&l);
+	state_close(&st);
+	free(dir);
+}
+
 static void test_large_folder(void)
 {
 	enum { N = 100000 };
@@ -882,6 +932,7 @@ int main(void)
 	RUN(test_folder_fields);
 	RUN(test_msg_fields);
 	RUN(test_sorted_load);
+	RUN(test_lean_load);
 	RUN(test_large_folder);
 	RUN(test_rollback);
 	RUN(test_kill_around_commit);
