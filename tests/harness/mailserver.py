@@ -129,6 +129,10 @@ class MailServer(PrivateServer):
             home = os.path.join(self.root, "mail", name)
             os.makedirs(home, mode=0o700)
             os.chown(home, self.mail_uid, self.mail_gid)
+            # INBOX exists from the start: Dovecot 2.3 can deadlock (and the LMTP process
+            # panics) when a delivery and an IMAP session both create it at once.
+            for sub in ("cur", "new", "tmp"):
+                self._makedirs_as_mail(os.path.join(home, "Maildir", "INBOX", sub))
         for fname, secret in (("passwd", self.users), ("tokens", self.oauth_tokens)):
             lines = []
             for name, value in secret.items():
