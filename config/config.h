@@ -39,6 +39,7 @@ struct imap_conf {
 	char **folders; /* NULL-terminated patterns; "!pat" excludes */
 	char **idle;    /* NULL-terminated folder names */
 	int poll_interval;
+	int keepalive; /* seconds between IDLE renewals of the push connection */
 	int max_connections;
 	enum delete_mode delete_mode;
 	enum folder_policy create_folders;

@@ -140,6 +140,8 @@ static const struct key_def imap_keys[] = {
 	CONF_KEY("folders", K_STRLIST, struct imap_conf, folders),
 	CONF_KEY("idle", K_STRLIST, struct imap_conf, idle),
 	CONF_KEY("poll_interval", K_INT, struct imap_conf, poll_interval, .min = 1, .max = 86400),
+	/* RFC 2177: IDLE is renewed in less than 29 minutes. */
+	CONF_KEY("keepalive", K_INT, struct imap_conf, keepalive, .min = 5, .max = 29 * 60 - 1),
 	CONF_KEY("max_connections", K_INT, struct imap_conf, max_connections, .min = 1, .max = 32),
 	CONF_KEY("delete", K_ENUM, struct imap_conf, delete_mode, .values = delete_names),
 	CONF_KEY("create_folders", K_ENUM, struct imap_conf, create_folders,
@@ -163,6 +165,7 @@ static void imap_defaults(void *obj)
 	ic->folders = strv_of("*");
 	ic->idle = strv_of("INBOX");
 	ic->poll_interval = 300;
+	ic->keepalive = 300;
 	ic->max_connections = 4;
 	ic->delete_mode = DELETE_EXPUNGE;
 	ic->create_folders = FOLDERS_BOTH;

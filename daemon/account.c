@@ -392,10 +392,14 @@ static void on_push_event(void *ctx, const char *folder)
 	sync_after(ctx, folder, PUSH_DEBOUNCE_MS);
 }
 
+/* The unused connections in the pool may have died as push's did (a NAT
+ * that forgot them, a network gone): the next pass would wait out the
+ * timeout on each, so they go too; a fresh one costs a login. */
 static void on_push_down(void *ctx, const struct err *err)
 {
 	struct account *a = ctx;
 	push_free(&a->push);
+	pool_drop_idle(a->pool);
 	a->push_down = true;
 	back_off(a, err);
 }

@@ -7,11 +7,6 @@
 #include <string.h>
 #include <strings.h>
 
-/* IDLE is left and entered again this often: RFC 2177 asks for less than 29
- * minutes; a few minutes also keeps NAT state alive and finds a dead
- * connection, since DONE must be answered within the timeout. */
-#define RENEW_MS (5 * 60 * 1000)
-
 struct push_conn {
 	struct push *p; /* NULL once push_free let go of it */
 	struct sync_pool *pool;
@@ -121,14 +116,19 @@ static void on_renew(uv_timer_t *t)
 	imap_client_idle_done(pc->c);
 }
 
+/* IDLE is left and entered again every `keepalive` seconds: RFC 2177 asks
+ * for less than 29 minutes, NAT state stays alive, and a connection that
+ * died without a word is found, since DONE must be answered within the
+ * timeout. */
 static char *on_idling(void *ctx, const struct imap_response *r)
 {
 	struct push_conn *pc = ctx;
 	(void)r;
 	pc->idling = true;
-	uv_timer_start(&pc->renew, on_renew, RENEW_MS, 0);
 	if (pc->closing)
 		imap_client_idle_done(pc->c);
+	else
+		uv_timer_start(&pc->renew, on_renew, (uint64_t)pc->p->a->imap->keepalive * 1000, 0);
 	return NULL;
 }
 

@@ -1,6 +1,7 @@
-"""Small messages, Maildir listings and server resets for the daemon tests (push, control,
-hooks, notify, outbox)."""
+"""Small messages, Maildir listings, server resets and the daemon's status for the daemon
+tests (push, control, hooks, notify, outbox, keepalive, clock)."""
 
+import json
 import os
 import pathlib
 import time
@@ -47,3 +48,13 @@ def reset_smtp_server(srv):
     srv.smtp_accept(srv.address("bob"))
     srv.smtp_reject(srv.reject_address)
     srv.smtp_defer(srv.defer_address)
+
+
+def push_and_state(mf_env):
+    """(push mode, state) of the account from `mailferryctl --json status`, None while the
+    daemon does not answer yet."""
+    rc, out, _ = mf_env.mailferryctl("--json", "status")
+    if rc != 0:
+        return None
+    acct = json.loads(out)["accounts"][0]
+    return acct["push"], acct["state"]

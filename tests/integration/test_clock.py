@@ -5,9 +5,9 @@ loop time) has not, and every connection open before the sleep may be dead witho
 The daemon runs under libfaketime (only the daemon: Dovecot keeps the real time) with the
 monotonic clock left real, its wall-clock offset read from a file the test rewrites. Its
 connections die silently as in a suspend: the server's IMAP processes behind them are
-frozen (SIGSTOP), so nothing answers while new connections are served as usual. A message
-then reaches the server; push cannot tell, polling is an hour away and push would only
-renew its IDLE in minutes (sync/push.c, RENEW_MS). After the jump, forwards and backwards,
+frozen (SIGSTOP, tests/integration/silence.py), so nothing answers while new connections
+are served as usual. A message then reaches the server; push cannot tell, polling is an
+hour away and push would only renew its IDLE in minutes (`keepalive`, test_keepalive.py). After the jump, forwards and backwards,
 the daemon must see it within one clock check (daemon/account.c, CLOCK_CHECK_MS, 30 s) and
 then fetch the message on fresh connections, without first waiting out the dead ones (the
 account's `timeout`); then push must work again. A POP3 account fetches at the jump too.
@@ -18,16 +18,14 @@ Under ASan the sanitizer's runtime is preloaded before libfaketime, as ASan requ
 
 import contextlib
 import glob
-import json
 import os
 import re
-import signal
 import subprocess
 
 import pytest
-from daemon_mail import files, message
+from daemon_mail import files, message, push_and_state
 from harness.corpus import crlf
-from harness.procs import kill_pids
+from silence import freeze_quiet, thaw
 from waiting import wait_for
 
 POLL = 3600  # seconds: nothing in this test arrives by polling
@@ -103,52 +101,6 @@ def fake_clock(mf_env, tmp_path):
     clock = FakeClock(mf_env, tmp_path / "faketime")
     yield clock
     clock.close()
-
-
-def imap_sessions(mailserver, user):
-    """pid -> what the server's IMAP process for `user` is doing: "" between commands, else
-    the command (Dovecot's verbose_proctitle: `imap [alice 127.0.0.1 IDLE]`)."""
-    out = {}
-    for pid in mailserver.processes():
-        try:
-            with open(f"/proc/{pid}/cmdline", "rb") as f:
-                title = f.read().replace(b"\0", b" ").decode(errors="replace")
-        except OSError:
-            continue
-        m = re.search(r"/imap \[(\S+) \S+ ?([^\]]*)\]", title)
-        if m and m.group(1) == user:
-            out[pid] = m.group(2).strip()
-    return out
-
-
-def freeze_quiet(mailserver, user):
-    """SIGSTOP every IMAP process of `user` at a moment when none is inside a command other
-    than IDLE (a frozen command could hold a mailbox lock that delivery then waits for).
-    Returns {pid: command} of the frozen ones, or {} (nothing frozen) when one was busy."""
-    sessions = imap_sessions(mailserver, user)
-    if not sessions or any(cmd not in ("", "IDLE") for cmd in sessions.values()):
-        return {}
-    kill_pids(sessions, signal.SIGSTOP)
-    frozen = {pid: cmd for pid, cmd in imap_sessions(mailserver, user).items()
-              if pid in sessions}
-    if any(cmd not in ("", "IDLE") for cmd in frozen.values()):
-        thaw(frozen)
-        return {}
-    return frozen
-
-
-def thaw(pids):
-    kill_pids(pids, signal.SIGCONT)
-
-
-def push_and_state(mf_env):
-    """(push mode, state) of the account from `mailferryctl --json status`, None while the
-    daemon does not answer yet."""
-    rc, out, _ = mf_env.mailferryctl("--json", "status")
-    if rc != 0:
-        return None
-    acct = json.loads(out)["accounts"][0]
-    return acct["push"], acct["state"]
 
 
 def clock_jumps(daemon):

@@ -160,6 +160,7 @@ static void test_defaults(void)
 	CHECK(i->idle[0] && !i->idle[1]);
 	CHECK_STR(i->idle[0], "INBOX");
 	CHECK_INT(i->poll_interval, 300);
+	CHECK_INT(i->keepalive, 300);
 	CHECK_INT(i->max_connections, 4);
 	CHECK_INT(i->delete_mode, DELETE_EXPUNGE);
 	CHECK_INT(i->create_folders, FOLDERS_BOTH);
@@ -270,6 +271,7 @@ static void test_every_key(void)
 	CHECK(i->folders[3] == NULL);
 	CHECK(i->idle[0] == NULL);
 	CHECK_INT(i->poll_interval, 30);
+	CHECK_INT(i->keepalive, 120);
 	CHECK_INT(i->max_connections, 32);
 	CHECK_INT(i->delete_mode, DELETE_TRASH);
 	CHECK_INT(i->create_folders, FOLDERS_LOCAL);
@@ -387,6 +389,9 @@ static void test_bad_values(void)
 	EXPECT_ERR(
 	    conf("", "poll_interval = 0;"),
 	    "t.conf:10: accounts[work].imap.poll_interval: must be between 1 and 86400 (got 0)");
+	EXPECT_ERR(
+	    conf("", "keepalive = 1800;"),
+	    "t.conf:10: accounts[work].imap.keepalive: must be between 5 and 1739 (got 1800)");
 	EXPECT_ERR(conf("", "timeout = 0;"),
 		   "t.conf:10: accounts[work].imap.timeout: must be between 1 and 3600 (got 0)");
 	EXPECT_ERR(
