@@ -123,6 +123,15 @@ service imap-login {
   }
   service_count = 0
 }
+# An IMAP or POP3 process serves one connection at a time, but may then serve the next
+# (every user has the mail user's uid): starting one per connection cost more CPU than
+# anything else in the tests.
+service imap {
+  service_count = 0
+}
+service pop3 {
+  service_count = 0
+}
 service pop3-login {
   inet_listener pop3 {
     address = 127.0.0.1

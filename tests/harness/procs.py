@@ -81,10 +81,11 @@ def proc_info(pid):
     return state, cwd, cmdline
 
 
-def processes_under(root):
-    """Live (non-zombie) processes working in `root` or naming it on their command line."""
+def processes_under(*roots):
+    """Live (non-zombie) processes working in one of `roots` or naming it on their command
+    line; one scan of /proc for them all."""
     found = []
-    prefix = root.rstrip("/") + "/"
+    prefixes = tuple(root.rstrip("/") + "/" for root in roots)
     for entry in os.listdir("/proc"):
         if not entry.isdigit() or int(entry) == os.getpid():
             continue
@@ -92,7 +93,7 @@ def processes_under(root):
         if info is None or info[0] == "Z":
             continue
         state, cwd, cmdline = info
-        if cwd == root or cwd.startswith(prefix) or root in cmdline:
+        if cwd in roots or cwd.startswith(prefixes) or any(r in cmdline for r in roots):
             found.append(int(entry))
     return found
 
@@ -126,14 +127,15 @@ def reap_stale_instances(base_dir=None, prefix="mfh-", keep_days=1.0):
     supervisors normally do that) and remove their directories; one marked KEEP (a failed
     test's, for a post-mortem) goes once the mark is `keep_days` old."""
     base_dir = base_dir or tempfile.gettempdir()
+    stale = []
     for name in os.listdir(base_dir):
         root = os.path.join(base_dir, name)
         owner = os.path.join(root, "owner")
-        if not name.startswith(prefix) or not os.path.exists(owner):
-            continue
-        if _owner_alive(owner):
-            continue
-        kill_pids(processes_under(root))
+        if name.startswith(prefix) and os.path.exists(owner) and not _owner_alive(owner):
+            stale.append(root)
+    if stale:
+        kill_pids(processes_under(*stale))
+    for root in stale:
         keep = os.path.join(root, "KEEP")
         with contextlib.suppress(FileNotFoundError):
             if time.time() - os.path.getmtime(keep) < keep_days * 86400:
