@@ -13,7 +13,7 @@
 
 static struct state_key key_of(const struct plan_action *a)
 {
-	return a->uid ? STATE_UID(a->uid) : STATE_BASE(a->base);
+	return a->uid && !a->unsettled ? STATE_UID(a->uid) : STATE_BASE(a->base);
 }
 
 static void fail_or_next(struct folder_job *job, int rc, const struct err *e)

@@ -256,14 +256,20 @@ static void pair_rows(struct planner *pl)
 			continue;
 		}
 		const struct plan_remote *r = &in->remote[ri];
+		pl->rematched[i] = r->uid;
+		if (!lp) {
+			/* The file is gone: the copy is expunged by its UID, and the
+			 * row goes with it, unsettled. A settled row whose expunge
+			 * was cut off after its \Deleted would look to the next
+			 * pass like a message moved to wherever a file of its name
+			 * turned up, and the move would carry \Deleted along. */
+			push(&pl->del_remote, i);
+			continue;
+		}
 		struct plan_action *a = emit(pl->out, OP_PAIR);
 		a->row = i, a->local = li, a->remote = ri, a->uid = r->uid, a->base = row->base;
 		a->flags = row->flags;
-		pl->rematched[i] = r->uid;
-		if (lp)
-			reconcile(pl, i, li, r->uid, row->base, row->flags, lf, r->flags);
-		else
-			push(&pl->del_remote, i);
+		reconcile(pl, i, li, r->uid, row->base, row->flags, lf, r->flags);
 	}
 }
 
@@ -319,6 +325,7 @@ static void emit_deletes(struct planner *pl, const struct idxvec *rows, enum pla
 		 * since) has no UID of its own yet: its copy's goes. */
 		uint32_t uid = pl->rematched && pl->rematched[i] ? pl->rematched[i] : row->uid;
 		a->row = i, a->uid = uid, a->base = row->base, a->flags = row->flags;
+		a->unsettled = row->uid == 0;
 	}
 }
 

@@ -96,6 +96,7 @@ struct plan_action {
 	unsigned flags;		   /* the flags both sides end up with */
 	unsigned add, remove;	   /* OP_PUSH_FLAGS */
 	const char *base;	   /* the local file concerned, NULL if none */
+	bool unsettled;		   /* the row has no UID of its own: found by base */
 };
 
 struct plan {
