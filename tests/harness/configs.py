@@ -123,16 +123,7 @@ service imap-login {
   }
   service_count = 0
 }
-# An IMAP or POP3 process serves one connection at a time, but may then serve the next
-# (every user has the mail user's uid): starting one per connection cost more CPU than
-# anything else in the tests.
-service imap {
-  service_count = 0
-}
-service pop3 {
-  service_count = 0
-}
-service pop3-login {
+@PROCESS_REUSE@service pop3-login {
   inet_listener pop3 {
     address = 127.0.0.1
     port = @POP3_PORT@
@@ -174,7 +165,25 @@ def special_use_block():
     return "\n".join(lines)
 
 
-def dovecot_conf(values, profile, compress):
+# With reuse, an IMAP or POP3 process serves one connection at a time but may then serve the
+# next (every user has the mail user's uid): starting one per connection costs more CPU than
+# anything else in the sync tests. Not for push: IDLE sessions in reused processes were seen
+# to miss a change now and then under load (no notification, so no push). A lower
+# process_limit keeps the auth service's client_limit above what Dovecot counts reused
+# processes may need, which it warns about.
+PROCESS_REUSE = """\
+service imap {
+  service_count = 0
+  process_limit = 100
+}
+service pop3 {
+  service_count = 0
+  process_limit = 100
+}
+"""
+
+
+def dovecot_conf(values, profile, compress, reuse_processes=False):
     caps = CAPABILITY_PROFILES[profile]
     cap_line = ""
     if caps is not None:
@@ -185,7 +194,8 @@ def dovecot_conf(values, profile, compress):
                   MECHANISMS=AUTH_MECHANISMS[profile],
                   SPECIAL_USE=special_use_block(),
                   IMAP_PLUGINS="imap_zlib" if compress else "",
-                  IMAP_CAPABILITY=cap_line)
+                  IMAP_CAPABILITY=cap_line,
+                  PROCESS_REUSE=PROCESS_REUSE if reuse_processes else "")
     return render(DOVECOT_CONF, values)
 
 

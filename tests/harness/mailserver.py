@@ -86,6 +86,8 @@ class MailServer(PrivateServer):
     users: {name: password}; default alice and bob with random passwords.
     base_dir: where the temporary directory goes (default: the system temp dir; it and
     its parents must be searchable by the `mail` and `dovecot` users).
+    reuse_processes: IMAP and POP3 processes serve one connection after another, which
+    costs far less CPU; not for tests of push (configs.PROCESS_REUSE says why).
     """
 
     tmp_prefix = TMP_PREFIX
@@ -96,7 +98,7 @@ class MailServer(PrivateServer):
     defer_address = "defer@example.test"
 
     def __init__(self, capabilities="full", compress=True, users=None, base_dir=None,
-                 start_timeout=15.0):
+                 start_timeout=15.0, reuse_processes=False):
         if capabilities not in configs.CAPABILITY_PROFILES:
             raise ValueError(f"unknown capability profile {capabilities!r}")
         if os.geteuid() != 0:
@@ -104,6 +106,7 @@ class MailServer(PrivateServer):
         super().__init__(users, base_dir, start_timeout)
         self.capabilities = capabilities
         self.compress = compress
+        self.reuse_processes = reuse_processes
         self.oauth_tokens = {name: f"oauth-{name}-{secrets.token_urlsafe(16)}"
                              for name in self.users}
         self.imap_port = self.imaps_port = self.pop3_port = self.pop3s_port = None
@@ -181,7 +184,8 @@ class MailServer(PrivateServer):
     def _write_configs(self):
         values = self._values()
         with open(self.dovecot_conf, "w") as f:
-            f.write(configs.dovecot_conf(values, self.capabilities, self.compress))
+            f.write(configs.dovecot_conf(values, self.capabilities, self.compress,
+                                         self.reuse_processes))
         for name, template in (("main.cf", configs.POSTFIX_MAIN_CF),
                                ("master.cf", configs.POSTFIX_MASTER_CF)):
             path = os.path.join(self.postfix_dir, name)

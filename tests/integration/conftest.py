@@ -13,7 +13,8 @@ Fixtures
 
 A failed test gets a "mail server" section in its report with the server's ports and log
 paths and the tail of its logs; the server's directory is then kept for a post-mortem
-(set MF_KEEP_SERVER=1 to keep it always).
+(set MF_KEEP_SERVER=1 to keep it always). Each daemon the test started (mf_env.daemon) adds
+the tail of its log.
 """
 
 import os
@@ -101,6 +102,9 @@ def pytest_runtest_makereport(item, call):
         if srv.root:
             srv.failed = True
             report.sections.append(("mail server", srv.describe() + "\n" + srv.log_tail(40)))
+    for n, d in enumerate(env._daemons if isinstance(env, MfEnv) else []):
+        tail = d.stderr().splitlines()[-80:]
+        report.sections.append((f"mailferryd {n} (last {len(tail)} lines)", "\n".join(tail)))
 
 
 # ----- mailferry environment --------------------------------------------------------------

@@ -50,8 +50,9 @@ SUMMARY_RE = re.compile(
 
 
 def sync_module(profiles=("full",), **server_options):
-    """The pytestmark of a sync test file: the server's users, and one server per profile."""
-    marks = [pytest.mark.mailserver(users=USERS, **server_options)]
+    """The pytestmark of a sync test file: the server's users, and one server per profile
+    (its processes reused: the sync tests use no push)."""
+    marks = [pytest.mark.mailserver(users=USERS, reuse_processes=True, **server_options)]
     if len(profiles) > 1 or profiles[0] != "full":
         marks.append(pytest.mark.parametrize("capability_profile", list(profiles),
                                              indirect=True))
@@ -64,7 +65,7 @@ def message(tag, body=None, msgid=True, date="Mon, 01 Jan 2024 10:00:00 +0000", 
             headers=()):
     """A small message whose Subject (and Message-ID, unless msgid is False) carries tag.
     eol: "\\r\\n" (as IMAP sends) or "\\n" (as many Maildir writers store)."""
-    lines = [f"From: Bob <bob@example.test>", "To: alice@example.test", f"Subject: {tag}",
+    lines = ["From: Bob <bob@example.test>", "To: alice@example.test", f"Subject: {tag}",
              f"Date: {date}"]
     if msgid:
         lines.append(f"Message-ID: <{tag}.{uuid.uuid4().hex[:12]}@sync.example.test>")

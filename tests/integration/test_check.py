@@ -30,7 +30,7 @@ USERS = {
     "dave": f"dävé-{secrets.token_urlsafe(9)}",
 }
 
-pytestmark = pytest.mark.mailserver(users=USERS)
+pytestmark = pytest.mark.mailserver(users=USERS, reuse_processes=True)
 
 ACCOUNT_OK = re.compile(
     r"^(?P<name>[\w-]+): imap (?P<server>127\.0\.0\.1:\d+|localhost:\d+) ok: "

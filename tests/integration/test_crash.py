@@ -38,7 +38,7 @@ sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent))
 
 from harness import corpus, imapwire  # noqa: E402
 
-pytestmark = pytest.mark.mailserver(compress=False)
+pytestmark = pytest.mark.mailserver(compress=False, reuse_processes=True)
 
 ACCOUNT = "crash"
 STATE_DOWNLOADING = 1  # docs/STATE.md: message.state

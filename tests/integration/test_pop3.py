@@ -39,7 +39,7 @@ from sync_helpers import SANITIZER_MARKS, message_id, run_mailferryd, sanitized 
 from waiting import wait_for  # noqa: E402
 
 USERS = {f"p{i:02d}": f"pw{i:02d}-{secrets.token_urlsafe(9)}" for i in range(40)}
-pytestmark = pytest.mark.mailserver(users=USERS, compress=False)
+pytestmark = pytest.mark.mailserver(users=USERS, compress=False, reuse_processes=True)
 
 ACCOUNT = "mail"
 SUMMARY = re.compile(r"^mail: pop3, (?P<fetched>\d+) fetched, (?P<deleted>\d+) deleted from "
