@@ -123,7 +123,8 @@ service imap-login {
   }
   service_count = 0
 }
-@PROCESS_REUSE@service pop3-login {
+@PROCESS_REUSE@
+service pop3-login {
   inet_listener pop3 {
     address = 127.0.0.1
     port = @POP3_PORT@
@@ -179,8 +180,7 @@ service imap {
 service pop3 {
   service_count = 0
   process_limit = 100
-}
-"""
+}"""
 
 
 def dovecot_conf(values, profile, compress, reuse_processes=False):
